@@ -1,0 +1,275 @@
+//! Layering: defaults < `ward.toml` < `WARD_*` environment < command-line flags.
+//!
+//! Environment keys map onto the tree with `__` as the separator: `WARD_TOKENS__SIGNING_ALG=EdDSA`
+//! sets `tokens.signing_alg`. `WARD_CONFIG` (the file path) and `WARD_TEST_*` (the test kit's)
+//! are not configuration keys and are skipped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use toml::{Table, Value};
+
+use crate::model::Config;
+use crate::validate;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Values given as command-line flags; they win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub database: Option<String>,
+}
+
+/// Loads and validates the configuration from an optional file, the given environment and flags.
+pub fn load(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    overrides: &Overrides,
+) -> Result<Config, ConfigError> {
+    let mut table = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let table: Table = toml::from_str(&text).map_err(|e| ConfigError::File {
+                path: path.to_owned(),
+                message: one_line(&e.to_string()),
+            })?;
+            // Deserialize the file alone first so that its errors name the file.
+            Config::deserialize_table(&table).map_err(|message| ConfigError::File {
+                path: path.to_owned(),
+                message,
+            })?;
+            table
+        }
+        None => Table::new(),
+    };
+
+    let mut env_vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| {
+            k.starts_with("WARD_") && k != "WARD_CONFIG" && !k.starts_with("WARD_TEST_")
+        })
+        .collect();
+    env_vars.sort();
+    for (var, value) in &env_vars {
+        let path: Vec<String> = var["WARD_".len()..]
+            .split("__")
+            .map(|p| p.to_ascii_lowercase())
+            .collect();
+        set_path(&mut table, &path, env_value(value)).map_err(|message| ConfigError::Env {
+            var: var.clone(),
+            message,
+        })?;
+        Config::deserialize_table(&table).map_err(|message| ConfigError::Env {
+            var: var.clone(),
+            message,
+        })?;
+    }
+
+    let mut config = Config::deserialize_table(&table).map_err(ConfigError::Invalid)?;
+    if let Some(listen) = overrides.listen {
+        config.listen = listen;
+    }
+    if let Some(dir) = &overrides.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(issuer) = &overrides.issuer {
+        config.issuer = issuer.clone();
+    }
+    if let Some(db) = &overrides.database {
+        config.database = Some(crate::DatabaseUrl::new(db.clone()));
+    }
+    validate::validate(&mut config).map_err(ConfigError::Invalid)?;
+    Ok(config)
+}
+
+impl Config {
+    fn deserialize_table(table: &Table) -> Result<Config, String> {
+        Value::Table(table.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| one_line(&e.to_string()))
+    }
+
+    /// The effective configuration as TOML, secrets redacted (for `ward check-config`).
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database = Some(self.database_url());
+        toml::to_string_pretty(&shown)
+            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+/// Environment values are strings; booleans and integers are recognised so that
+/// `WARD_LOG__ACCESS_LOG=false` and `WARD_HTTP__MAX_BODY_BYTES=1048576` work.
+fn env_value(raw: &str) -> Value {
+    match raw {
+        "true" => Value::Boolean(true),
+        "false" => Value::Boolean(false),
+        _ => raw
+            .parse::<i64>()
+            .map(Value::Integer)
+            .unwrap_or_else(|_| Value::String(raw.to_owned())),
+    }
+}
+
+fn set_path(table: &mut Table, path: &[String], value: Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty key".into()),
+        [last] if last.is_empty() => Err("empty key".into()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| Value::Table(Table::new()));
+            match entry {
+                Value::Table(inner) => set_path(inner, rest, value),
+                _ => Err(format!("`{first}` is not a section")),
+            }
+        }
+    }
+}
+
+/// toml's messages span several lines with a source excerpt; the first line is what matters.
+fn one_line(msg: &str) -> String {
+    let lines: Vec<&str> = msg
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    // Keep the "unknown field ..." sentence, which toml puts last, and the location, which it puts first.
+    match (lines.first(), lines.last()) {
+        (Some(first), Some(last)) if first != last => format!("{first}: {last}"),
+        (Some(first), _) => (*first).to_owned(),
+        _ => msg.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_with_nothing_given() {
+        let c = load(None, env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.issuer, "http://localhost:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./ward-data"));
+        assert_eq!(c.database_url().expose(), "sqlite://./ward-data/ward.db");
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "issuer = \"https://id.example\"\n[tokens]\naccess_token_ttl = \"5m\"\nsigning_alg = \"RS256\"").unwrap();
+        let c = load(
+            Some(f.path()),
+            env(&[
+                ("WARD_TOKENS__SIGNING_ALG", "EdDSA"),
+                ("WARD_LOG__ACCESS_LOG", "false"),
+                ("PATH", "/bin"),
+            ]),
+            &Overrides {
+                listen: Some("127.0.0.1:9999".parse().unwrap()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.issuer, "https://id.example");
+        assert_eq!(c.tokens.access_token_ttl.as_secs(), 300);
+        assert_eq!(c.tokens.signing_alg, ward_core::SigningAlg::EdDSA);
+        assert!(!c.log.access_log);
+        assert_eq!(c.listen.port(), 9999);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[tokens]\naccess_token_tll = \"5m\"").unwrap();
+        let err = load(Some(f.path()), env(&[]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("access_token_tll"), "{err}");
+        assert!(err.contains(&f.path().display().to_string()), "{err}");
+
+        let err = load(None, env(&[("WARD_LISTNE", "x")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("WARD_LISTNE") && err.contains("listne"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn skips_reserved_variables_and_rejects_bad_values() {
+        assert!(
+            load(
+                None,
+                env(&[("WARD_CONFIG", "x"), ("WARD_TEST_DATABASE_URL", "y")]),
+                &Overrides::default()
+            )
+            .is_ok()
+        );
+        let err = load(
+            None,
+            env(&[("WARD_LISTEN", "nowhere")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("WARD_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn check_config_output_hides_secrets() {
+        let c = load(
+            None,
+            env(&[
+                ("WARD_DATABASE", "postgres://ward:topsecret@db/ward"),
+                (
+                    "WARD_KEY_ENCRYPTION_KEY",
+                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                ),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let shown = c.to_redacted_toml();
+        assert!(
+            !shown.contains("topsecret") && !shown.contains("AAAA"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://ward:<redacted>@db/ward"),
+            "{shown}"
+        );
+    }
+}

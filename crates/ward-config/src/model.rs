@@ -1,0 +1,135 @@
+//! The configuration tree. Every section refuses unknown keys so typos fail loudly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use ward_core::SigningAlg;
+
+use crate::secret::{DatabaseUrl, Secret};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The issuer identifier (`iss`), the public base URL of this server.
+    pub issuer: String,
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Holds the SQLite database and, when none is configured, the key-encryption key.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`. Defaults to `<data_dir>/ward.db`.
+    pub database: Option<DatabaseUrl>,
+    /// Base64 of 32 bytes; encrypts signing keys at rest. Generated into `<data_dir>/kek` when absent.
+    pub key_encryption_key: Option<Secret>,
+    pub tokens: TokenConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://localhost:8080".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./ward-data"),
+            database: None,
+            key_encryption_key: None,
+            tokens: TokenConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The database to use: the configured one, or the SQLite file in the data dir.
+    pub fn database_url(&self) -> DatabaseUrl {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => DatabaseUrl::new(format!(
+                "sqlite://{}",
+                self.data_dir.join("ward.db").display()
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Lifetime of access tokens.
+    #[serde(with = "humantime_serde")]
+    pub access_token_ttl: Duration,
+    /// Algorithm of newly generated signing keys.
+    pub signing_alg: SigningAlg,
+    /// How long a client registration is cached in memory before it is read again. Bounds how
+    /// long a deleted client or a rotated secret keeps working on a running node.
+    #[serde(with = "humantime_serde")]
+    pub client_cache_ttl: Duration,
+    /// Largest accepted lifetime (`exp - now`) of a `private_key_jwt` client assertion.
+    #[serde(with = "humantime_serde")]
+    pub max_assertion_lifetime: Duration,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Duration::from_secs(15 * 60),
+            signing_alg: SigningAlg::ES256,
+            client_cache_ttl: Duration::from_secs(5),
+            max_assertion_lifetime: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest accepted request body; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Time limit for one request, from headers read to response.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// How long a graceful shutdown waits for in-flight requests.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `ward=debug,sqlx=warn`.
+    pub level: String,
+    /// Log one line per HTTP request.
+    pub access_log: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+            access_log: true,
+        }
+    }
+}

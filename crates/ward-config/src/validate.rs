@@ -1,0 +1,88 @@
+//! Checks that span fields or need more than a type to express.
+
+use crate::model::Config;
+
+pub fn validate(config: &mut Config) -> Result<(), String> {
+    config.issuer = normalise_issuer(&config.issuer)?;
+    let db = config.database_url();
+    if !db.is_sqlite() && !db.is_postgres() {
+        return Err(format!(
+            "database {db} is neither sqlite:// nor postgres://"
+        ));
+    }
+    if config.tokens.access_token_ttl.as_secs() < 1 {
+        return Err("tokens.access_token_ttl must be at least 1s".into());
+    }
+    if config.http.max_body_bytes < 1024 {
+        return Err("http.max_body_bytes must be at least 1024".into());
+    }
+    if let Some(kek) = &config.key_encryption_key {
+        if kek.expose().trim().is_empty() {
+            return Err("key_encryption_key is empty".into());
+        }
+    }
+    Ok(())
+}
+
+/// RFC 8414 §2: the issuer is an https URL with no query or fragment. Plain http is accepted
+/// for loopback hosts, where development happens. A trailing slash is dropped so that
+/// `{issuer}/oauth/token` is well formed.
+fn normalise_issuer(issuer: &str) -> Result<String, String> {
+    let bad = |why: &str| Err(format!("issuer {issuer:?} {why}"));
+    if issuer.contains('?') || issuer.contains('#') {
+        return bad("must not have a query or fragment");
+    }
+    let (scheme, rest) = match issuer.split_once("://") {
+        Some(parts) => parts,
+        None => return bad("must be an absolute https URL"),
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    let host_name = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    if host_name.is_empty() {
+        return bad("has no host");
+    }
+    let loopback = matches!(host_name, "localhost" | "127.0.0.1" | "[::1]");
+    match scheme {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return bad("must use https (http is only accepted for localhost)"),
+        _ => return bad("must be an https URL"),
+    }
+    Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuers() {
+        assert_eq!(
+            normalise_issuer("https://id.example/").unwrap(),
+            "https://id.example"
+        );
+        assert_eq!(
+            normalise_issuer("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalise_issuer("https://id.example/tenant/a").unwrap(),
+            "https://id.example/tenant/a"
+        );
+        for bad in [
+            "http://id.example",
+            "ftp://x",
+            "https://x?y=1",
+            "id.example",
+            "https://",
+        ] {
+            assert!(normalise_issuer(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! OAuth errors as the RFCs name them. The transport maps them to HTTP; descriptions are
+//! written for the client developer and never carry internal detail.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+
+/// Error codes from RFC 6749 §5.2, RFC 7009 §2.2.1 and RFC 6750 §3.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    UnsupportedTokenType,
+    InvalidToken,
+    /// RFC 6749 §4.1.2.1; used for failures of our own making (the store is down).
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl OAuthErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidToken => "invalid_token",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The HTTP status RFC 6749 §5.2 prescribes (401 for `invalid_client`).
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidClient | Self::InvalidToken => 401,
+            Self::ServerError => 500,
+            Self::TemporarilyUnavailable => 503,
+            _ => 400,
+        }
+    }
+}
+
+/// An OAuth error response body (RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuthError {
+    pub error: OAuthErrorCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<Cow<'static, str>>,
+}
+
+impl OAuthError {
+    pub fn new(error: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            error,
+            error_description: Some(description.into()),
+        }
+    }
+
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, d)
+    }
+
+    /// Client authentication failed. One description for every cause, so that a caller
+    /// cannot tell an unknown client from a wrong secret.
+    pub fn invalid_client() -> Self {
+        Self::new(
+            OAuthErrorCode::InvalidClient,
+            "client authentication failed",
+        )
+    }
+
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthErrorCode::InvalidGrant, d)
+    }
+
+    pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthErrorCode::UnauthorizedClient, d)
+    }
+
+    pub fn unsupported_grant_type(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthErrorCode::UnsupportedGrantType, d)
+    }
+
+    pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthErrorCode::InvalidScope, d)
+    }
+
+    /// Something failed on our side. The cause is logged by the caller; the client sees none of it.
+    pub fn server_error() -> Self {
+        Self::new(
+            OAuthErrorCode::ServerError,
+            "the authorization server could not complete the request",
+        )
+    }
+
+    pub fn temporarily_unavailable() -> Self {
+        Self::new(
+            OAuthErrorCode::TemporarilyUnavailable,
+            "the authorization server is temporarily unavailable",
+        )
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.error.as_str())?;
+        if let Some(d) = &self.error_description {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_as_rfc6749_body() {
+        let body = serde_json::to_string(&OAuthError::invalid_scope("scope \"x\" is not allowed"))
+            .unwrap();
+        assert_eq!(
+            body,
+            r#"{"error":"invalid_scope","error_description":"scope \"x\" is not allowed"}"#
+        );
+        assert_eq!(OAuthErrorCode::InvalidClient.http_status(), 401);
+        assert_eq!(OAuthErrorCode::UnsupportedGrantType.http_status(), 400);
+    }
+}

@@ -1,0 +1,28 @@
+//! Ward's pure domain: the vocabulary every other crate speaks, with no IO.
+//!
+//! - [`alg`]: `SigningAlg`, the JWS algorithms Ward signs with.
+//! - [`scope`]: `Scope` and `ScopeSet` (RFC 6749 §3.3 syntax).
+//! - [`client`]: client types, grant types and token endpoint authentication methods.
+//! - [`redirect_uri`]: validated redirect URIs for client registration.
+//! - [`error`]: `OAuthError`, the RFC 6749 §5.2 error codes and friends.
+//! - [`clock`]: `Clock` so tests control time.
+//! - [`entropy`]: `Entropy` so tests control randomness.
+//! - [`grant`]: `GrantRequest`, what a caller asks the token endpoint for.
+
+pub mod alg;
+pub mod client;
+pub mod clock;
+pub mod entropy;
+pub mod error;
+pub mod grant;
+pub mod redirect_uri;
+pub mod scope;
+
+pub use alg::SigningAlg;
+pub use client::{ClientType, GrantType, TokenEndpointAuthMethod};
+pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
+pub use entropy::Entropy;
+pub use error::{OAuthError, OAuthErrorCode};
+pub use grant::GrantRequest;
+pub use redirect_uri::RedirectUri;
+pub use scope::{Scope, ScopeSet};

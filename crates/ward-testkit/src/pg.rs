@@ -1,0 +1,250 @@
+//! PostgreSQL for tests: a fresh database per test on the server named by
+//! `WARD_TEST_PG_URL`, or, when none is given, on a throwaway cluster this process starts
+//! (initdb under `runuser -u postgres` when running as root, since initdb refuses root).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use sqlx::{Connection, PgConnection};
+
+/// The environment variable naming an admin connection URL to an existing server.
+pub const PG_URL_VAR: &str = "WARD_TEST_PG_URL";
+
+/// A database created for one test. Dropped explicitly with [`TestDatabase::drop_database`];
+/// databases a crashed run left behind are swept by the next run after an hour.
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+static SERVER: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+
+/// The admin URL of the server tests should use, starting a throwaway one if needed.
+pub fn server_url() -> Result<String> {
+    SERVER
+        .get_or_init(|| match std::env::var(PG_URL_VAR) {
+            Ok(url) if !url.is_empty() => Ok(url),
+            _ => start_throwaway_cluster().map_err(|e| format!("{e:#}")),
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+impl TestDatabase {
+    pub async fn create() -> Result<Self> {
+        let admin_url = server_url()?;
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .with_context(|| format!("connecting to {PG_URL_VAR} server"))?;
+        sweep_stale(&mut admin).await;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let name = format!("ward_t_{now}_{}", random_suffix());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await?;
+        admin.close().await?;
+        let url = replace_database(&admin_url, &name);
+        Ok(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    pub async fn drop_database(self) -> Result<()> {
+        let mut admin = PgConnection::connect(&self.admin_url).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut admin)
+        .await?;
+        Ok(())
+    }
+}
+
+async fn sweep_stale(admin: &mut PgConnection) {
+    let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH) else {
+        return;
+    };
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'ward\\_t\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let created = name
+            .split('_')
+            .nth(2)
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        if created.saturating_add(3600) < now.as_secs() {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut *admin)
+            .await;
+        }
+    }
+}
+
+fn replace_database(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+pub fn random_suffix() -> String {
+    let mut bytes = [0u8; 6];
+    ward_core::Entropy::fill(&ward_token::OsEntropy, &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A port nobody listens on now. Racy by nature; callers that bind it retry on failure.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+pub fn postgres_bin_dir() -> Result<PathBuf> {
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").exists() {
+            return Ok(dir);
+        }
+    }
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .filter(|p| p.join("initdb").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.sort();
+    candidates
+        .pop()
+        .context("no PostgreSQL server binaries found (install postgresql)")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+/// Runs `program` as the postgres user when we are root, as ourselves otherwise.
+pub fn as_postgres_user(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn start_throwaway_cluster() -> Result<String> {
+    let bin = postgres_bin_dir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("ward-testpg-")
+        .tempdir()?
+        .keep();
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&dir)
+            .status()?;
+        if !status.success() {
+            bail!("chown of {} to postgres failed", dir.display());
+        }
+    }
+    let data = dir.join("data");
+    let out = as_postgres_user(&bin.join("initdb"))
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "-D",
+        ])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let port = free_port()?;
+    // A watchdog shell owns the server: it stops it and removes the directory as soon as
+    // this test process exits, however it exits.
+    let script = format!(
+        "{postgres} -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 >'{dir}/log' 2>&1 & pg=$!; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 1; done; kill $pg 2>/dev/null; wait $pg; rm -rf '{dir}'",
+        postgres = if is_root() {
+            format!("runuser -u postgres -- {}", bin.join("postgres").display())
+        } else {
+            bin.join("postgres").display().to_string()
+        },
+        data = data.display(),
+        dir = dir.display(),
+        parent = std::process::id(),
+    );
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(url);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!(
+        "throwaway PostgreSQL did not start on port {port}; see {}/log",
+        dir.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_database_in_urls() {
+        assert_eq!(
+            replace_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h:5432", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+    }
+}

@@ -15,10 +15,7 @@ use crate::validate;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("configuration file {path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("environment variable {var}: {message}")]
@@ -44,19 +41,13 @@ pub fn load(
 ) -> Result<Config, ConfigError> {
     let mut table = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-            let table: Table = toml::from_str(&text).map_err(|e| ConfigError::File {
-                path: path.to_owned(),
-                message: one_line(&e.to_string()),
-            })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            let table: Table = toml::from_str(&text)
+                .map_err(|e| ConfigError::File { path: path.to_owned(), message: one_line(&e.to_string()) })?;
             // Deserialize the file alone first so that its errors name the file.
-            Config::deserialize_table(&table).map_err(|message| ConfigError::File {
-                path: path.to_owned(),
-                message,
-            })?;
+            Config::deserialize_table(&table)
+                .map_err(|message| ConfigError::File { path: path.to_owned(), message })?;
             table
         }
         None => Table::new(),
@@ -64,24 +55,14 @@ pub fn load(
 
     let mut env_vars: Vec<(String, String)> = env
         .into_iter()
-        .filter(|(k, _)| {
-            k.starts_with("WARD_") && k != "WARD_CONFIG" && !k.starts_with("WARD_TEST_")
-        })
+        .filter(|(k, _)| k.starts_with("WARD_") && k != "WARD_CONFIG" && !k.starts_with("WARD_TEST_"))
         .collect();
     env_vars.sort();
     for (var, value) in &env_vars {
-        let path: Vec<String> = var["WARD_".len()..]
-            .split("__")
-            .map(|p| p.to_ascii_lowercase())
-            .collect();
-        set_path(&mut table, &path, env_value(value)).map_err(|message| ConfigError::Env {
-            var: var.clone(),
-            message,
-        })?;
-        Config::deserialize_table(&table).map_err(|message| ConfigError::Env {
-            var: var.clone(),
-            message,
-        })?;
+        let path: Vec<String> = var["WARD_".len()..].split("__").map(|p| p.to_ascii_lowercase()).collect();
+        set_path(&mut table, &path, env_value(value))
+            .map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+        Config::deserialize_table(&table).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
     }
 
     let mut config = Config::deserialize_table(&table).map_err(ConfigError::Invalid)?;
@@ -103,30 +84,32 @@ pub fn load(
 
 impl Config {
     fn deserialize_table(table: &Table) -> Result<Config, String> {
-        Value::Table(table.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| one_line(&e.to_string()))
+        Value::Table(table.clone()).try_into().map_err(|e: toml::de::Error| one_line(&e.to_string()))
     }
 
     /// The effective configuration as TOML, secrets redacted (for `ward check-config`).
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database = Some(self.database_url());
-        toml::to_string_pretty(&shown)
-            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 }
 
-/// Environment values are strings; booleans and integers are recognised so that
-/// `WARD_LOG__ACCESS_LOG=false` and `WARD_HTTP__MAX_BODY_BYTES=1048576` work.
+/// Environment values are strings; booleans, integers and TOML arrays are recognised so that
+/// `WARD_LOG__ACCESS_LOG=false`, `WARD_HTTP__MAX_BODY_BYTES=1048576` and
+/// `WARD_TOKENS__AUDIENCE='["a", "b"]'` work.
 fn env_value(raw: &str) -> Value {
+    if raw.starts_with('[') {
+        if let Ok(mut t) = toml::from_str::<Table>(&format!("v = {raw}")) {
+            if let Some(v) = t.remove("v") {
+                return v;
+            }
+        }
+    }
     match raw {
         "true" => Value::Boolean(true),
         "false" => Value::Boolean(false),
-        _ => raw
-            .parse::<i64>()
-            .map(Value::Integer)
-            .unwrap_or_else(|_| Value::String(raw.to_owned())),
+        _ => raw.parse::<i64>().map(Value::Integer).unwrap_or_else(|_| Value::String(raw.to_owned())),
     }
 }
 
@@ -139,9 +122,7 @@ fn set_path(table: &mut Table, path: &[String], value: Value) -> Result<(), Stri
             Ok(())
         }
         [first, rest @ ..] => {
-            let entry = table
-                .entry(first.clone())
-                .or_insert_with(|| Value::Table(Table::new()));
+            let entry = table.entry(first.clone()).or_insert_with(|| Value::Table(Table::new()));
             match entry {
                 Value::Table(inner) => set_path(inner, rest, value),
                 _ => Err(format!("`{first}` is not a section")),
@@ -152,11 +133,7 @@ fn set_path(table: &mut Table, path: &[String], value: Value) -> Result<(), Stri
 
 /// toml's messages span several lines with a source excerpt; the first line is what matters.
 fn one_line(msg: &str) -> String {
-    let lines: Vec<&str> = msg
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     // Keep the "unknown field ..." sentence, which toml puts last, and the location, which it puts first.
     match (lines.first(), lines.last()) {
         (Some(first), Some(last)) if first != last => format!("{first}: {last}"),
@@ -171,10 +148,7 @@ mod tests {
     use std::io::Write;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -189,24 +163,24 @@ mod tests {
     #[test]
     fn file_then_env_then_flags() {
         let mut f = tempfile::NamedTempFile::new().unwrap();
-        writeln!(f, "issuer = \"https://id.example\"\n[tokens]\naccess_token_ttl = \"5m\"\nsigning_alg = \"RS256\"").unwrap();
+        writeln!(f, "issuer = \"https://id.example\"\n[tokens]\naccess_token_ttl = \"5m\"\nsigning_alg = \"RS256\"")
+            .unwrap();
         let c = load(
             Some(f.path()),
             env(&[
                 ("WARD_TOKENS__SIGNING_ALG", "EdDSA"),
                 ("WARD_LOG__ACCESS_LOG", "false"),
+                ("WARD_TOKENS__AUDIENCE", r#"["pg-gate", "redis-gate"]"#),
                 ("PATH", "/bin"),
             ]),
-            &Overrides {
-                listen: Some("127.0.0.1:9999".parse().unwrap()),
-                ..Default::default()
-            },
+            &Overrides { listen: Some("127.0.0.1:9999".parse().unwrap()), ..Default::default() },
         )
         .unwrap();
         assert_eq!(c.issuer, "https://id.example");
         assert_eq!(c.tokens.access_token_ttl.as_secs(), 300);
         assert_eq!(c.tokens.signing_alg, ward_core::SigningAlg::EdDSA);
         assert!(!c.log.access_log);
+        assert_eq!(c.tokens.audience, ["pg-gate", "redis-gate"]);
         assert_eq!(c.listen.port(), 9999);
     }
 
@@ -214,37 +188,20 @@ mod tests {
     fn unknown_keys_are_named() {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         writeln!(f, "[tokens]\naccess_token_tll = \"5m\"").unwrap();
-        let err = load(Some(f.path()), env(&[]), &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("access_token_tll"), "{err}");
         assert!(err.contains(&f.path().display().to_string()), "{err}");
 
-        let err = load(None, env(&[("WARD_LISTNE", "x")]), &Overrides::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("WARD_LISTNE") && err.contains("listne"),
-            "{err}"
-        );
+        let err = load(None, env(&[("WARD_LISTNE", "x")]), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("WARD_LISTNE") && err.contains("listne"), "{err}");
     }
 
     #[test]
     fn skips_reserved_variables_and_rejects_bad_values() {
         assert!(
-            load(
-                None,
-                env(&[("WARD_CONFIG", "x"), ("WARD_TEST_DATABASE_URL", "y")]),
-                &Overrides::default()
-            )
-            .is_ok()
+            load(None, env(&[("WARD_CONFIG", "x"), ("WARD_TEST_DATABASE_URL", "y")]), &Overrides::default()).is_ok()
         );
-        let err = load(
-            None,
-            env(&[("WARD_LISTEN", "nowhere")]),
-            &Overrides::default(),
-        )
-        .unwrap_err();
+        let err = load(None, env(&[("WARD_LISTEN", "nowhere")]), &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("WARD_LISTEN"), "{err}");
     }
 
@@ -254,22 +211,13 @@ mod tests {
             None,
             env(&[
                 ("WARD_DATABASE", "postgres://ward:topsecret@db/ward"),
-                (
-                    "WARD_KEY_ENCRYPTION_KEY",
-                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-                ),
+                ("WARD_KEY_ENCRYPTION_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
             ]),
             &Overrides::default(),
         )
         .unwrap();
         let shown = c.to_redacted_toml();
-        assert!(
-            !shown.contains("topsecret") && !shown.contains("AAAA"),
-            "{shown}"
-        );
-        assert!(
-            shown.contains("postgres://ward:<redacted>@db/ward"),
-            "{shown}"
-        );
+        assert!(!shown.contains("topsecret") && !shown.contains("AAAA"), "{shown}");
+        assert!(shown.contains("postgres://ward:<redacted>@db/ward"), "{shown}");
     }
 }

@@ -47,10 +47,7 @@ impl Config {
     pub fn database_url(&self) -> DatabaseUrl {
         match &self.database {
             Some(url) => url.clone(),
-            None => DatabaseUrl::new(format!(
-                "sqlite://{}",
-                self.data_dir.join("ward.db").display()
-            )),
+            None => DatabaseUrl::new(format!("sqlite://{}", self.data_dir.join("ward.db").display())),
         }
     }
 }
@@ -58,6 +55,8 @@ impl Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenConfig {
+    /// `aud` of issued access tokens; gates check it.
+    pub audience: Vec<String>,
     /// Lifetime of access tokens.
     #[serde(with = "humantime_serde")]
     pub access_token_ttl: Duration,
@@ -75,6 +74,7 @@ pub struct TokenConfig {
 impl Default for TokenConfig {
     fn default() -> Self {
         Self {
+            audience: vec!["ward".into()],
             access_token_ttl: Duration::from_secs(15 * 60),
             signing_alg: SigningAlg::ES256,
             client_cache_ttl: Duration::from_secs(5),
@@ -94,6 +94,11 @@ pub struct HttpConfig {
     /// How long a graceful shutdown waits for in-flight requests.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// How long a client may take to send a request's headers; slower ones are cut off.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Open connections beyond this wait in the accept queue.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -102,6 +107,8 @@ impl Default for HttpConfig {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(20),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
         }
     }
 }
@@ -126,10 +133,6 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            level: "info".into(),
-            access_log: true,
-        }
+        Self { format: LogFormat::Text, level: "info".into(), access_log: true }
     }
 }

@@ -58,14 +58,10 @@ impl DatabaseUrl {
     /// carry a password (`password=`) dropped.
     pub fn redacted(&self) -> String {
         let url = &self.0;
-        let (base, query) = url
-            .split_once('?')
-            .map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
+        let (base, query) = url.split_once('?').map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
         let mut out = match base.split_once("://") {
             Some((scheme, rest)) => {
-                let (authority, path) = rest
-                    .split_once('/')
-                    .map_or((rest, None), |(a, p)| (a, Some(p)));
+                let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
                 let authority = match authority.rsplit_once('@') {
                     Some((userinfo, host)) => match userinfo.split_once(':') {
                         Some((user, _)) => format!("{user}:{REDACTED}@{host}"),
@@ -81,10 +77,7 @@ impl DatabaseUrl {
             None => base.to_owned(),
         };
         if let Some(q) = query {
-            let kept: Vec<&str> = q
-                .split('&')
-                .filter(|kv| !kv.to_ascii_lowercase().starts_with("password="))
-                .collect();
+            let kept: Vec<&str> = q.split('&').filter(|kv| !kv.to_ascii_lowercase().starts_with("password=")).collect();
             if !kept.is_empty() {
                 out.push('?');
                 out.push_str(&kept.join("&"));
@@ -126,31 +119,17 @@ mod tests {
     fn secrets_never_print() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), REDACTED);
-        assert_eq!(
-            serde_json::to_string(&s).unwrap(),
-            format!("\"{REDACTED}\"")
-        );
+        assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{REDACTED}\""));
         assert_eq!(s.expose(), "hunter2");
     }
 
     #[test]
     fn database_urls_keep_host_but_lose_password() {
-        let u = DatabaseUrl::new(
-            "postgres://ward:s3cr%40t@db.internal:5432/ward?sslmode=require&password=x",
-        );
+        let u = DatabaseUrl::new("postgres://ward:s3cr%40t@db.internal:5432/ward?sslmode=require&password=x");
         let shown = u.redacted();
-        assert_eq!(
-            shown,
-            "postgres://ward:<redacted>@db.internal:5432/ward?sslmode=require"
-        );
+        assert_eq!(shown, "postgres://ward:<redacted>@db.internal:5432/ward?sslmode=require");
         assert!(!format!("{u:?}").contains("s3cr"));
-        assert_eq!(
-            DatabaseUrl::new("sqlite://./ward-data/ward.db").redacted(),
-            "sqlite://./ward-data/ward.db"
-        );
-        assert_eq!(
-            DatabaseUrl::new("postgres://ward@h/db").redacted(),
-            "postgres://ward@h/db"
-        );
+        assert_eq!(DatabaseUrl::new("sqlite://./ward-data/ward.db").redacted(), "sqlite://./ward-data/ward.db");
+        assert_eq!(DatabaseUrl::new("postgres://ward@h/db").redacted(), "postgres://ward@h/db");
     }
 }

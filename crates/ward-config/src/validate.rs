@@ -6,12 +6,16 @@ pub fn validate(config: &mut Config) -> Result<(), String> {
     config.issuer = normalise_issuer(&config.issuer)?;
     let db = config.database_url();
     if !db.is_sqlite() && !db.is_postgres() {
-        return Err(format!(
-            "database {db} is neither sqlite:// nor postgres://"
-        ));
+        return Err(format!("database {db} is neither sqlite:// nor postgres://"));
     }
     if config.tokens.access_token_ttl.as_secs() < 1 {
         return Err("tokens.access_token_ttl must be at least 1s".into());
+    }
+    if config.tokens.audience.is_empty() || config.tokens.audience.iter().any(|a| a.trim().is_empty()) {
+        return Err("tokens.audience needs at least one non-empty value".into());
+    }
+    if config.http.max_connections == 0 {
+        return Err("http.max_connections must be at least 1".into());
     }
     if config.http.max_body_bytes < 1024 {
         return Err("http.max_body_bytes must be at least 1024".into());
@@ -37,13 +41,8 @@ fn normalise_issuer(issuer: &str) -> Result<String, String> {
         None => return bad("must be an absolute https URL"),
     };
     let host = rest.split('/').next().unwrap_or_default();
-    let host_name = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
+    let host_name =
+        host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
     if host_name.is_empty() {
         return bad("has no host");
     }
@@ -63,25 +62,10 @@ mod tests {
 
     #[test]
     fn issuers() {
-        assert_eq!(
-            normalise_issuer("https://id.example/").unwrap(),
-            "https://id.example"
-        );
-        assert_eq!(
-            normalise_issuer("http://127.0.0.1:8080").unwrap(),
-            "http://127.0.0.1:8080"
-        );
-        assert_eq!(
-            normalise_issuer("https://id.example/tenant/a").unwrap(),
-            "https://id.example/tenant/a"
-        );
-        for bad in [
-            "http://id.example",
-            "ftp://x",
-            "https://x?y=1",
-            "id.example",
-            "https://",
-        ] {
+        assert_eq!(normalise_issuer("https://id.example/").unwrap(), "https://id.example");
+        assert_eq!(normalise_issuer("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(normalise_issuer("https://id.example/tenant/a").unwrap(), "https://id.example/tenant/a");
+        for bad in ["http://id.example", "ftp://x", "https://x?y=1", "id.example", "https://"] {
             assert!(normalise_issuer(bad).is_err(), "{bad}");
         }
     }

@@ -60,10 +60,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(error: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            error,
-            error_description: Some(description.into()),
-        }
+        Self { error, error_description: Some(description.into()) }
     }
 
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
@@ -73,10 +70,7 @@ impl OAuthError {
     /// Client authentication failed. One description for every cause, so that a caller
     /// cannot tell an unknown client from a wrong secret.
     pub fn invalid_client() -> Self {
-        Self::new(
-            OAuthErrorCode::InvalidClient,
-            "client authentication failed",
-        )
+        Self::new(OAuthErrorCode::InvalidClient, "client authentication failed")
     }
 
     pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
@@ -97,17 +91,11 @@ impl OAuthError {
 
     /// Something failed on our side. The cause is logged by the caller; the client sees none of it.
     pub fn server_error() -> Self {
-        Self::new(
-            OAuthErrorCode::ServerError,
-            "the authorization server could not complete the request",
-        )
+        Self::new(OAuthErrorCode::ServerError, "the authorization server could not complete the request")
     }
 
     pub fn temporarily_unavailable() -> Self {
-        Self::new(
-            OAuthErrorCode::TemporarilyUnavailable,
-            "the authorization server is temporarily unavailable",
-        )
+        Self::new(OAuthErrorCode::TemporarilyUnavailable, "the authorization server is temporarily unavailable")
     }
 }
 
@@ -129,12 +117,8 @@ mod tests {
 
     #[test]
     fn serialises_as_rfc6749_body() {
-        let body = serde_json::to_string(&OAuthError::invalid_scope("scope \"x\" is not allowed"))
-            .unwrap();
-        assert_eq!(
-            body,
-            r#"{"error":"invalid_scope","error_description":"scope \"x\" is not allowed"}"#
-        );
+        let body = serde_json::to_string(&OAuthError::invalid_scope("scope \"x\" is not allowed")).unwrap();
+        assert_eq!(body, r#"{"error":"invalid_scope","error_description":"scope \"x\" is not allowed"}"#);
         assert_eq!(OAuthErrorCode::InvalidClient.http_status(), 401);
         assert_eq!(OAuthErrorCode::UnsupportedGrantType.http_status(), 400);
     }

@@ -20,12 +20,7 @@ pub struct InvalidRedirectUri {
 
 impl RedirectUri {
     pub fn parse(uri: &str) -> Result<Self, InvalidRedirectUri> {
-        let fail = |reason| {
-            Err(InvalidRedirectUri {
-                uri: uri.to_owned(),
-                reason,
-            })
-        };
+        let fail = |reason| Err(InvalidRedirectUri { uri: uri.to_owned(), reason });
         if uri.len() > MAX_REDIRECT_URI_LEN {
             return fail("longer than 2048 characters");
         }
@@ -39,9 +34,7 @@ impl RedirectUri {
             return fail("not an absolute URI");
         };
         let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
         if !scheme_ok || rest.is_empty() {
             return fail("not an absolute URI");
         }
@@ -82,26 +75,14 @@ mod tests {
 
     #[test]
     fn accepts_web_loopback_and_private_schemes() {
-        for ok in [
-            "https://app.example/cb",
-            "http://127.0.0.1:8765/callback",
-            "com.example.app:/oauth2redirect",
-        ] {
+        for ok in ["https://app.example/cb", "http://127.0.0.1:8765/callback", "com.example.app:/oauth2redirect"] {
             assert_eq!(RedirectUri::parse(ok).unwrap().as_str(), ok);
         }
     }
 
     #[test]
     fn refuses_fragments_relative_and_junk() {
-        for bad in [
-            "https://a/cb#frag",
-            "/cb",
-            "cb",
-            "https:cb",
-            "http://a/ b",
-            "1http://a",
-            "",
-        ] {
+        for bad in ["https://a/cb#frag", "/cb", "cb", "https:cb", "http://a/ b", "1http://a", ""] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad}");
         }
     }

@@ -14,9 +14,7 @@ pub const MAX_SCOPE_LEN: usize = 128;
 pub struct Scope(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid scope {0:?}: a scope is 1-128 printable ASCII characters without space, '\"' or '\\'"
-)]
+#[error("invalid scope {0:?}: a scope is 1-128 printable ASCII characters without space, '\"' or '\\'")]
 pub struct InvalidScope(pub String);
 
 impl Scope {
@@ -24,13 +22,8 @@ impl Scope {
         // scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
         let valid = !s.is_empty()
             && s.len() <= MAX_SCOPE_LEN
-            && s.bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-        if valid {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidScope(s.to_owned()))
-        }
+            && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if valid { Ok(Self(s.to_owned())) } else { Err(InvalidScope(s.to_owned())) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -55,11 +48,7 @@ impl ScopeSet {
 
     /// Parses a space-delimited scope string. Runs of spaces are tolerated, as clients send them.
     pub fn parse(s: &str) -> Result<Self, InvalidScope> {
-        s.split(' ')
-            .filter(|t| !t.is_empty())
-            .map(Scope::parse)
-            .collect::<Result<_, _>>()
-            .map(Self)
+        s.split(' ').filter(|t| !t.is_empty()).map(Scope::parse).collect::<Result<_, _>>().map(Self)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -139,13 +128,7 @@ mod tests {
 
     #[test]
     fn refuses_forbidden_characters() {
-        for bad in [
-            "a\"b",
-            "a\\b",
-            "caf\u{e9}",
-            "tab\there",
-            &"x".repeat(MAX_SCOPE_LEN + 1),
-        ] {
+        for bad in ["a\"b", "a\\b", "caf\u{e9}", "tab\there", &"x".repeat(MAX_SCOPE_LEN + 1)] {
             assert!(ScopeSet::parse(bad).is_err(), "{bad:?}");
         }
         assert!(Scope::parse("db:read/rows!").is_ok());

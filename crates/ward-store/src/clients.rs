@@ -34,10 +34,7 @@ pub struct ClientRecord {
 
 pub trait ClientStore: Send + Sync {
     fn insert_client(&self, client: &ClientRecord) -> impl Future<Output = Result<()>> + Send;
-    fn get_client(
-        &self,
-        client_id: &str,
-    ) -> impl Future<Output = Result<Option<ClientRecord>>> + Send;
+    fn get_client(&self, client_id: &str) -> impl Future<Output = Result<Option<ClientRecord>>> + Send;
     fn list_clients(&self) -> impl Future<Output = Result<Vec<ClientRecord>>> + Send;
     /// Returns whether a client was deleted.
     fn delete_client(&self, client_id: &str) -> impl Future<Output = Result<bool>> + Send;
@@ -61,8 +58,7 @@ macro_rules! columns {
 impl ClientStore for SqlStore {
     async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
         let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
-        let redirect_uris = serde_json::to_string(&c.redirect_uris)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let redirect_uris = serde_json::to_string(&c.redirect_uris).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(concat!(
             "INSERT INTO clients (",
             columns!(),
@@ -91,59 +87,40 @@ impl ClientStore for SqlStore {
     }
 
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM clients WHERE client_id = $1"
-        ))
-        .bind(client_id)
-        .fetch_optional(self.read())
-        .await?;
+        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM clients WHERE client_id = $1"))
+            .bind(client_id)
+            .fetch_optional(self.read())
+            .await?;
         row.as_ref().map(decode).transpose()
     }
 
     async fn list_clients(&self) -> Result<Vec<ClientRecord>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM clients ORDER BY client_id"
-        ))
-        .fetch_all(self.read())
-        .await?;
+        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM clients ORDER BY client_id"))
+            .fetch_all(self.read())
+            .await?;
         rows.iter().map(decode).collect()
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .execute(self.write())
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(client_id).execute(self.write()).await?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn set_client_secret(
-        &self,
-        client_id: &str,
-        secret_hash: &str,
-        now: UnixTime,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3",
-        )
-        .bind(secret_hash)
-        .bind(now)
-        .bind(client_id)
-        .execute(self.write())
-        .await?;
+    async fn set_client_secret(&self, client_id: &str, secret_hash: &str, now: UnixTime) -> Result<bool> {
+        let done = sqlx::query("UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3")
+            .bind(secret_hash)
+            .bind(now)
+            .bind(client_id)
+            .execute(self.write())
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 }
 
 fn decode(row: &AnyRow) -> Result<ClientRecord> {
     let client_id: String = row.try_get("client_id")?;
-    let corrupt = |what: &str, detail: String| {
-        StoreError::Corrupt(format!("client {client_id:?} {what}: {detail}"))
-    };
+    let corrupt = |what: &str, detail: String| StoreError::Corrupt(format!("client {client_id:?} {what}: {detail}"));
     let parse_list = |text: String| -> Result<Vec<GrantType>> {
         text.split_whitespace()
             .map(|g| GrantType::from_str(g).map_err(|e| corrupt("grant_types", e.to_string())))
@@ -159,8 +136,7 @@ fn decode(row: &AnyRow) -> Result<ClientRecord> {
             .parse()
             .map_err(|e: ward_core::client::UnknownValue| corrupt("client_type", e.to_string()))?,
         grant_types: parse_list(row.try_get("grant_types")?)?,
-        redirect_uris: serde_json::from_str(&redirect_uris)
-            .map_err(|e| corrupt("redirect_uris", e.to_string()))?,
+        redirect_uris: serde_json::from_str(&redirect_uris).map_err(|e| corrupt("redirect_uris", e.to_string()))?,
         scopes: ScopeSet::parse(&scopes).map_err(|e| corrupt("scopes", e.to_string()))?,
         auth_method: auth_method
             .parse()

@@ -25,16 +25,14 @@ pub struct SqlStore {
     write: AnyPool,
 }
 
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
 impl SqlStore {
     /// Connects to `url` (`sqlite://path` or `postgres://…`); a missing SQLite file is created.
     pub async fn connect(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             let path = path.split('?').next().unwrap_or_default();
             let url = format!("sqlite://{path}?mode=rwc");
             let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
@@ -53,11 +51,7 @@ impl SqlStore {
             };
             let write = pool(1).await?;
             let read = pool(4).await?;
-            Ok(Self {
-                backend: Backend::Sqlite,
-                read,
-                write,
-            })
+            Ok(Self { backend: Backend::Sqlite, read, write })
         } else {
             let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
             let pool = AnyPoolOptions::new()
@@ -65,11 +59,7 @@ impl SqlStore {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Ok(Self {
-                backend: Backend::Postgres,
-                read: pool.clone(),
-                write: pool,
-            })
+            Ok(Self { backend: Backend::Postgres, read: pool.clone(), write: pool })
         }
     }
 

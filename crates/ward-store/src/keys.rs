@@ -46,25 +46,17 @@ macro_rules! columns {
 }
 
 impl SqlStore {
-    async fn insert_key(
-        &self,
-        executor: impl sqlx::Executor<'_, Database = sqlx::Any>,
-        key: &StoredKey,
-    ) -> Result<()> {
-        sqlx::query(concat!(
-            "INSERT INTO signing_keys (",
-            columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        ))
-        .bind(&key.kid)
-        .bind(key.alg.as_str())
-        .bind(&key.sealed_private_key)
-        .bind(i64::from(key.active))
-        .bind(key.created_at)
-        .bind(key.retired_at)
-        .bind(key.publish_until)
-        .execute(executor)
-        .await?;
+    async fn insert_key(&self, executor: impl sqlx::Executor<'_, Database = sqlx::Any>, key: &StoredKey) -> Result<()> {
+        sqlx::query(concat!("INSERT INTO signing_keys (", columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+            .bind(&key.kid)
+            .bind(key.alg.as_str())
+            .bind(&key.sealed_private_key)
+            .bind(i64::from(key.active))
+            .bind(key.created_at)
+            .bind(key.retired_at)
+            .bind(key.publish_until)
+            .execute(executor)
+            .await?;
         Ok(())
     }
 }
@@ -78,12 +70,7 @@ impl KeyStore for SqlStore {
         }
     }
 
-    async fn rotate_key(
-        &self,
-        key: &StoredKey,
-        now: UnixTime,
-        publish_until: UnixTime,
-    ) -> Result<()> {
+    async fn rotate_key(&self, key: &StoredKey, now: UnixTime, publish_until: UnixTime) -> Result<()> {
         let mut tx = self.write().begin().await?;
         sqlx::query("UPDATE signing_keys SET active = 0, retired_at = $1, publish_until = $2 WHERE active = 1")
             .bind(now)
@@ -106,13 +93,10 @@ impl KeyStore for SqlStore {
     }
 
     async fn list_keys(&self) -> Result<Vec<StoredKey>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM signing_keys ORDER BY created_at DESC, active DESC"
-        ))
-        .fetch_all(self.read())
-        .await?;
+        let rows =
+            sqlx::query(concat!("SELECT ", columns!(), " FROM signing_keys ORDER BY created_at DESC, active DESC"))
+                .fetch_all(self.read())
+                .await?;
         rows.iter().map(decode).collect()
     }
 }
@@ -121,9 +105,7 @@ fn decode(row: &AnyRow) -> Result<StoredKey> {
     let kid: String = row.try_get("kid")?;
     let alg: String = row.try_get("alg")?;
     Ok(StoredKey {
-        alg: alg
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("signing key {kid}: {e}")))?,
+        alg: alg.parse().map_err(|e| StoreError::Corrupt(format!("signing key {kid}: {e}")))?,
         sealed_private_key: row.try_get("private_key")?,
         active: flag(row.try_get("active")?),
         created_at: row.try_get("created_at")?,

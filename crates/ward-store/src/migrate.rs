@@ -30,9 +30,8 @@ impl SqlStore {
     /// The schema version recorded in the database (0 for an empty database).
     pub async fn schema_version(&self) -> Result<i64> {
         self.ensure_version_table().await?;
-        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM ward_schema_version")
-            .fetch_one(self.read())
-            .await?;
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM ward_schema_version").fetch_one(self.read()).await?;
         Ok(v.unwrap_or(0))
     }
 
@@ -43,21 +42,13 @@ impl SqlStore {
         for migration in MIGRATIONS {
             let mut tx = self.write().begin().await?;
             if self.backend() == Backend::Postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(PG_MIGRATION_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *tx).await?;
             }
             let current: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(version) FROM ward_schema_version")
-                    .fetch_one(&mut *tx)
-                    .await?;
+                sqlx::query_scalar("SELECT MAX(version) FROM ward_schema_version").fetch_one(&mut *tx).await?;
             let current = current.unwrap_or(0);
             if current > latest_version() {
-                return Err(StoreError::SchemaTooNew {
-                    found: current,
-                    supported: latest_version(),
-                });
+                return Err(StoreError::SchemaTooNew { found: current, supported: latest_version() });
             }
             if migration.version <= current {
                 continue;
@@ -67,20 +58,14 @@ impl SqlStore {
                 Backend::Postgres => migration.postgres,
             };
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO ward_schema_version (version, name, applied_at) VALUES ($1, $2, $3)",
-            )
-            .bind(migration.version)
-            .bind(migration.name)
-            .bind(unix_now())
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("INSERT INTO ward_schema_version (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(migration.version)
+                .bind(migration.name)
+                .bind(unix_now())
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
-            tracing::info!(
-                version = migration.version,
-                name = migration.name,
-                "applied migration"
-            );
+            tracing::info!(version = migration.version, name = migration.name, "applied migration");
             applied.push(migration.version);
         }
         self.check_schema().await?;
@@ -91,10 +76,7 @@ impl SqlStore {
     pub async fn check_schema(&self) -> Result<()> {
         let found = self.schema_version().await?;
         if found > latest_version() {
-            return Err(StoreError::SchemaTooNew {
-                found,
-                supported: latest_version(),
-            });
+            return Err(StoreError::SchemaTooNew { found, supported: latest_version() });
         }
         Ok(())
     }
@@ -103,12 +85,10 @@ impl SqlStore {
     #[doc(hidden)]
     pub async fn record_schema_version_for_tests(&self, version: i64) -> Result<()> {
         self.ensure_version_table().await?;
-        sqlx::query(
-            "INSERT INTO ward_schema_version (version, name, applied_at) VALUES ($1, 'test', 0)",
-        )
-        .bind(version)
-        .execute(self.write())
-        .await?;
+        sqlx::query("INSERT INTO ward_schema_version (version, name, applied_at) VALUES ($1, 'test', 0)")
+            .bind(version)
+            .execute(self.write())
+            .await?;
         Ok(())
     }
 
@@ -125,7 +105,5 @@ impl SqlStore {
 /// Migration bookkeeping is the one place wall time is read without a `Clock`: it is an
 /// audit note, never compared with anything.
 fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }

@@ -21,12 +21,7 @@ pub trait ReplayStore: Send + Sync {
 }
 
 impl ReplayStore for SqlStore {
-    async fn first_use_of_jti(
-        &self,
-        client_id: &str,
-        jti: &str,
-        expires_at: UnixTime,
-    ) -> Result<bool> {
+    async fn first_use_of_jti(&self, client_id: &str, jti: &str, expires_at: UnixTime) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING",
         )
@@ -39,10 +34,8 @@ impl ReplayStore for SqlStore {
     }
 
     async fn purge_jtis(&self, now: UnixTime) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM assertion_jtis WHERE expires_at < $1")
-            .bind(now)
-            .execute(self.write())
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM assertion_jtis WHERE expires_at < $1").bind(now).execute(self.write()).await?;
         Ok(done.rows_affected())
     }
 }

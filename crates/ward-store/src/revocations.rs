@@ -9,12 +9,7 @@ use crate::error::Result;
 
 pub trait RevocationStore: Send + Sync {
     /// Records the revocation; revoking twice is not an error.
-    fn revoke_jti(
-        &self,
-        jti: &str,
-        expires_at: UnixTime,
-        now: UnixTime,
-    ) -> impl Future<Output = Result<()>> + Send;
+    fn revoke_jti(&self, jti: &str, expires_at: UnixTime, now: UnixTime) -> impl Future<Output = Result<()>> + Send;
     fn is_jti_revoked(&self, jti: &str) -> impl Future<Output = Result<bool>> + Send;
     /// Drops rows whose tokens have expired; returns how many.
     fn purge_revocations(&self, now: UnixTime) -> impl Future<Output = Result<u64>> + Send;
@@ -22,12 +17,14 @@ pub trait RevocationStore: Send + Sync {
 
 impl RevocationStore for SqlStore {
     async fn revoke_jti(&self, jti: &str, expires_at: UnixTime, now: UnixTime) -> Result<()> {
-        sqlx::query("INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING")
-            .bind(jti)
-            .bind(expires_at)
-            .bind(now)
-            .execute(self.write())
-            .await?;
+        sqlx::query(
+            "INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .bind(now)
+        .execute(self.write())
+        .await?;
         Ok(())
     }
 
@@ -40,10 +37,8 @@ impl RevocationStore for SqlStore {
     }
 
     async fn purge_revocations(&self, now: UnixTime) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
-            .bind(now)
-            .execute(self.write())
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1").bind(now).execute(self.write()).await?;
         Ok(done.rows_affected())
     }
 }

@@ -17,12 +17,7 @@ pub struct ScopeRecord {
 }
 
 pub trait ScopeStore: Send + Sync {
-    fn insert_scope(
-        &self,
-        scope: &Scope,
-        description: &str,
-        now: UnixTime,
-    ) -> impl Future<Output = Result<()>> + Send;
+    fn insert_scope(&self, scope: &Scope, description: &str, now: UnixTime) -> impl Future<Output = Result<()>> + Send;
     fn list_scopes(&self) -> impl Future<Output = Result<Vec<ScopeRecord>>> + Send;
     fn delete_scope(&self, name: &str) -> impl Future<Output = Result<bool>> + Send;
 }
@@ -36,9 +31,7 @@ impl ScopeStore for SqlStore {
             .execute(self.write())
             .await
             .map_err(|e| match StoreError::from(e) {
-                StoreError::Conflict(_) => {
-                    StoreError::Conflict(format!("scope {:?}", scope.as_str()))
-                }
+                StoreError::Conflict(_) => StoreError::Conflict(format!("scope {:?}", scope.as_str())),
                 other => other,
             })?;
         Ok(())
@@ -60,10 +53,7 @@ impl ScopeStore for SqlStore {
     }
 
     async fn delete_scope(&self, name: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM scopes WHERE name = $1")
-            .bind(name)
-            .execute(self.write())
-            .await?;
+        let done = sqlx::query("DELETE FROM scopes WHERE name = $1").bind(name).execute(self.write()).await?;
         Ok(done.rows_affected() > 0)
     }
 }

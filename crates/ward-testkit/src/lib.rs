@@ -1,10 +1,29 @@
 //! Test fixtures that use the real thing.
 //!
 //! - [`pg`]: fresh PostgreSQL databases, on a given server or a throwaway cluster.
+//! - [`issuer`]: `TestIssuer`, the real HTTP server in-process on port 0.
 //! - [`store`]: a migrated `SqlStore` on SQLite or PostgreSQL, for the store's own suite.
 
+pub mod issuer;
 pub mod pg;
 pub mod store;
 
+pub use issuer::{TestClient, TestIssuer, confidential};
 pub use pg::TestDatabase;
 pub use store::{StoreBackend, TestStore};
+
+/// Runs each named `async fn(StoreBackend) -> anyhow::Result<()>` as two tests, one per
+/// storage backend: `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() -> anyhow::Result<()> { super::$name($crate::StoreBackend::Sqlite).await } )+
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() -> anyhow::Result<()> { super::$name($crate::StoreBackend::Postgres).await } )+
+        }
+    };
+}

@@ -37,32 +37,22 @@ pub fn server_url() -> Result<String> {
 impl TestDatabase {
     pub async fn create() -> Result<Self> {
         let admin_url = server_url()?;
-        let mut admin = PgConnection::connect(&admin_url)
-            .await
-            .with_context(|| format!("connecting to {PG_URL_VAR} server"))?;
+        let mut admin =
+            PgConnection::connect(&admin_url).await.with_context(|| format!("connecting to {PG_URL_VAR} server"))?;
         sweep_stale(&mut admin).await;
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
         let name = format!("ward_t_{now}_{}", random_suffix());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
         admin.close().await?;
         let url = replace_database(&admin_url, &name);
-        Ok(Self {
-            admin_url,
-            name,
-            url,
-        })
+        Ok(Self { admin_url, name, url })
     }
 
     pub async fn drop_database(self) -> Result<()> {
         let mut admin = PgConnection::connect(&self.admin_url).await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut admin)
-        .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+            .execute(&mut admin)
+            .await?;
         Ok(())
     }
 }
@@ -71,31 +61,22 @@ async fn sweep_stale(admin: &mut PgConnection) {
     let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH) else {
         return;
     };
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'ward\\_t\\_%'")
-            .fetch_all(&mut *admin)
-            .await
-            .unwrap_or_default();
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'ward\\_t\\_%'")
+        .fetch_all(&mut *admin)
+        .await
+        .unwrap_or_default();
     for name in names {
-        let created = name
-            .split('_')
-            .nth(2)
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or(u64::MAX);
+        let created = name.split('_').nth(2).and_then(|t| t.parse::<u64>().ok()).unwrap_or(u64::MAX);
         if created.saturating_add(3600) < now.as_secs() {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut *admin)
-            .await;
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut *admin)
+                .await;
         }
     }
 }
 
 fn replace_database(url: &str, db: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let after_scheme = base.find("://").map_or(0, |i| i + 3);
     let base = match base[after_scheme..].find('/') {
         Some(slash) => &base[..after_scheme + slash],
@@ -128,24 +109,15 @@ pub fn postgres_bin_dir() -> Result<PathBuf> {
     }
     let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path().join("bin"))
-                .filter(|p| p.join("initdb").exists())
-                .collect()
+            rd.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).filter(|p| p.join("initdb").exists()).collect()
         })
         .unwrap_or_default();
     candidates.sort();
-    candidates
-        .pop()
-        .context("no PostgreSQL server binaries found (install postgresql)")
+    candidates.pop().context("no PostgreSQL server binaries found (install postgresql)")
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
 }
 
 /// Runs `program` as the postgres user when we are root, as ourselves otherwise.
@@ -161,31 +133,16 @@ pub fn as_postgres_user(program: &Path) -> Command {
 
 fn start_throwaway_cluster() -> Result<String> {
     let bin = postgres_bin_dir()?;
-    let dir = tempfile::Builder::new()
-        .prefix("ward-testpg-")
-        .tempdir()?
-        .keep();
+    let dir = tempfile::Builder::new().prefix("ward-testpg-").tempdir()?.keep();
     if is_root() {
-        let status = Command::new("chown")
-            .args(["-R", "postgres"])
-            .arg(&dir)
-            .status()?;
+        let status = Command::new("chown").args(["-R", "postgres"]).arg(&dir).status()?;
         if !status.success() {
             bail!("chown of {} to postgres failed", dir.display());
         }
     }
     let data = dir.join("data");
     let out = as_postgres_user(&bin.join("initdb"))
-        .args([
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "-D",
-        ])
+        .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "-D"])
         .arg(&data)
         .stdout(Stdio::null())
         .output()?;
@@ -222,10 +179,7 @@ fn start_throwaway_cluster() -> Result<String> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    bail!(
-        "throwaway PostgreSQL did not start on port {port}; see {}/log",
-        dir.display()
-    )
+    bail!("throwaway PostgreSQL did not start on port {port}; see {}/log", dir.display())
 }
 
 #[cfg(test)]
@@ -234,17 +188,8 @@ mod tests {
 
     #[test]
     fn replaces_the_database_in_urls() {
-        assert_eq!(
-            replace_database("postgres://u@h:5432/postgres", "x"),
-            "postgres://u@h:5432/x"
-        );
-        assert_eq!(
-            replace_database("postgres://u@h:5432", "x"),
-            "postgres://u@h:5432/x"
-        );
-        assert_eq!(
-            replace_database("postgres://u@h/db?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
+        assert_eq!(replace_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(replace_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
+        assert_eq!(replace_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
     }
 }

@@ -24,11 +24,7 @@ impl TestStore {
         let (url, dir, database) = match backend {
             StoreBackend::Sqlite => {
                 let dir = tempfile::tempdir()?;
-                (
-                    format!("sqlite://{}", dir.path().join("ward.db").display()),
-                    Some(dir),
-                    None,
-                )
+                (format!("sqlite://{}", dir.path().join("ward.db").display()), Some(dir), None)
             }
             StoreBackend::Postgres => {
                 let db = TestDatabase::create().await?;
@@ -37,12 +33,7 @@ impl TestStore {
         };
         let store = SqlStore::connect(&url).await?;
         store.migrate().await?;
-        Ok(Self {
-            store,
-            url,
-            _dir: dir,
-            database,
-        })
+        Ok(Self { store, url, _dir: dir, database })
     }
 
     pub async fn finish(self) -> Result<()> {
@@ -52,4 +43,18 @@ impl TestStore {
         }
         Ok(())
     }
+}
+
+/// Rows per table, to prove that an operation wrote nothing.
+pub async fn row_counts(url: &str) -> Result<Vec<(String, i64)>> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await?;
+    let mut counts = Vec::new();
+    for table in ["clients", "scopes", "signing_keys", "revoked_tokens", "assertion_jtis", "ward_schema_version"] {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await?;
+        counts.push((table.to_owned(), n));
+    }
+    pool.close().await;
+    Ok(counts)
 }

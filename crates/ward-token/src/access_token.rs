@@ -16,11 +16,7 @@ pub enum Audience {
 
 impl Audience {
     pub fn from_list(mut list: Vec<String>) -> Self {
-        if list.len() == 1 {
-            Self::One(list.remove(0))
-        } else {
-            Self::Many(list)
-        }
+        if list.len() == 1 { Self::One(list.remove(0)) } else { Self::Many(list) }
     }
 
     pub fn contains(&self, aud: &str) -> bool {

@@ -40,17 +40,9 @@ pub struct Header {
 }
 
 /// Signs `claims` with `key` under a header `{alg, kid, typ}`.
-pub fn sign<C: Serialize>(
-    key: &SigningKey,
-    typ: &str,
-    claims: &C,
-) -> Result<String, serde_json::Error> {
-    let header = Header {
-        alg: key.alg().as_str().into(),
-        kid: Some(key.kid().into()),
-        typ: Some(typ.into()),
-        crit: None,
-    };
+pub fn sign<C: Serialize>(key: &SigningKey, typ: &str, claims: &C) -> Result<String, serde_json::Error> {
+    let header =
+        Header { alg: key.alg().as_str().into(), kid: Some(key.kid().into()), typ: Some(typ.into()), crit: None };
     let header = serde_json::to_vec(&header)?;
     let claims = serde_json::to_vec(claims)?;
     let mut out = String::with_capacity((header.len() + claims.len()) * 4 / 3 + 100);
@@ -81,19 +73,10 @@ pub fn parse(token: &str) -> Result<Unverified<'_>, JwsError> {
     if payload_b64.contains('.') {
         return Err(JwsError::Malformed);
     }
-    let header_json = URL_SAFE_NO_PAD
-        .decode(header_b64)
-        .map_err(|_| JwsError::Malformed)?;
+    let header_json = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| JwsError::Malformed)?;
     let header: Header = serde_json::from_slice(&header_json).map_err(|_| JwsError::Malformed)?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature_b64)
-        .map_err(|_| JwsError::Malformed)?;
-    Ok(Unverified {
-        header,
-        signing_input,
-        payload_b64,
-        signature,
-    })
+    let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| JwsError::Malformed)?;
+    Ok(Unverified { header, signing_input, payload_b64, signature })
 }
 
 impl Unverified<'_> {
@@ -109,11 +92,17 @@ impl Unverified<'_> {
         key.verifier()
             .verify_sig(self.signing_input.as_bytes(), &self.signature)
             .map_err(|_| JwsError::BadSignature)?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(self.payload_b64)
-            .map_err(|_| JwsError::Malformed)?;
+        let payload = URL_SAFE_NO_PAD.decode(self.payload_b64).map_err(|_| JwsError::Malformed)?;
         serde_json::from_slice(&payload).map_err(|_| JwsError::Claims)
     }
+}
+
+/// The claims of a JWS, decoded WITHOUT verifying its signature: only for choosing which key
+/// to verify with (a client assertion's `iss` names the client whose keys apply).
+pub fn insecure_claims<C: DeserializeOwned>(token: &str) -> Option<C> {
+    let parsed = parse(token).ok()?;
+    let payload = URL_SAFE_NO_PAD.decode(parsed.payload_b64).ok()?;
+    serde_json::from_slice(&payload).ok()
 }
 
 #[cfg(test)]
@@ -143,48 +132,27 @@ mod tests {
         let k = key(SigningAlg::ES256);
         let other = key(SigningAlg::ES256);
         let token = sign(&k, "at+jwt", &json!({"sub": "a"})).unwrap();
-        assert_eq!(
-            parse(&token).unwrap().verify::<Value>(&other).unwrap_err(),
-            JwsError::BadSignature
-        );
+        assert_eq!(parse(&token).unwrap().verify::<Value>(&other).unwrap_err(), JwsError::BadSignature);
 
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[1] = URL_SAFE_NO_PAD.encode(br#"{"sub":"admin"}"#);
         let forged = parts.join(".");
-        assert_eq!(
-            parse(&forged).unwrap().verify::<Value>(&k).unwrap_err(),
-            JwsError::BadSignature
-        );
+        assert_eq!(parse(&forged).unwrap().verify::<Value>(&k).unwrap_err(), JwsError::BadSignature);
 
         for alg in ["none", "HS256", "RS256"] {
-            let header =
-                URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","kid":"{}"}}"#, k.kid()));
+            let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","kid":"{}"}}"#, k.kid()));
             let t = format!("{header}.{}.{}", parts[1], parts[2]);
-            assert_eq!(
-                parse(&t).unwrap().verify::<Value>(&k).unwrap_err(),
-                JwsError::AlgorithmMismatch,
-                "{alg}"
-            );
+            assert_eq!(parse(&t).unwrap().verify::<Value>(&k).unwrap_err(), JwsError::AlgorithmMismatch, "{alg}");
         }
 
         let crit = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","crit":["exp"]}"#);
         let t = format!("{crit}.{}.{}", parts[1], parts[2]);
-        assert_eq!(
-            parse(&t).unwrap().verify::<Value>(&k).unwrap_err(),
-            JwsError::CriticalHeader
-        );
+        assert_eq!(parse(&t).unwrap().verify::<Value>(&k).unwrap_err(), JwsError::CriticalHeader);
     }
 
     #[test]
     fn refuses_malformed() {
-        for bad in [
-            "",
-            "a",
-            "a.b",
-            "a.b.c.d",
-            "!!.e30.AA",
-            &"a".repeat(MAX_JWS_LEN + 1),
-        ] {
+        for bad in ["", "a", "a.b", "a.b.c.d", "!!.e30.AA", &"a".repeat(MAX_JWS_LEN + 1)] {
             assert!(parse(bad).is_err(), "{bad:.20}");
         }
     }

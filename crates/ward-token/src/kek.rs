@@ -14,9 +14,7 @@ pub struct KeyEncryptionKey(LessSafeKey);
 pub enum KekError {
     #[error("key_encryption_key must be base64 of exactly 32 bytes")]
     BadKey,
-    #[error(
-        "a signing key could not be decrypted: wrong key_encryption_key, or the stored key was altered"
-    )]
+    #[error("a signing key could not be decrypted: wrong key_encryption_key, or the stored key was altered")]
     Decrypt,
 }
 
@@ -52,11 +50,7 @@ impl KeyEncryptionKey {
         // Sealing only fails for inputs beyond GCM's 64 GiB limit; key material is tiny.
         #[allow(clippy::expect_used)]
         self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(associated),
-                &mut body,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(associated), &mut body)
             .expect("AES-GCM seal of a small buffer");
         out.extend_from_slice(&body);
         out
@@ -72,10 +66,7 @@ impl KeyEncryptionKey {
         let (nonce, body) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KekError::Decrypt)?;
         let mut body = body.to_vec();
-        let plain = self
-            .0
-            .open_in_place(nonce, Aad::from(associated), &mut body)
-            .map_err(|_| KekError::Decrypt)?;
+        let plain = self.0.open_in_place(nonce, Aad::from(associated), &mut body).map_err(|_| KekError::Decrypt)?;
         Ok(plain.to_vec())
     }
 }
@@ -87,16 +78,14 @@ mod tests {
 
     #[test]
     fn round_trip_and_tamper_detection() {
-        let kek =
-            KeyEncryptionKey::from_base64(&KeyEncryptionKey::generate_base64(&OsEntropy)).unwrap();
+        let kek = KeyEncryptionKey::from_base64(&KeyEncryptionKey::generate_base64(&OsEntropy)).unwrap();
         let sealed = kek.seal(&OsEntropy, b"kid-1", b"private key");
         assert_eq!(kek.open(b"kid-1", &sealed).unwrap(), b"private key");
         assert_eq!(kek.open(b"kid-2", &sealed), Err(KekError::Decrypt));
         let mut flipped = sealed.clone();
         *flipped.last_mut().unwrap() ^= 1;
         assert_eq!(kek.open(b"kid-1", &flipped), Err(KekError::Decrypt));
-        let other =
-            KeyEncryptionKey::from_base64(&KeyEncryptionKey::generate_base64(&OsEntropy)).unwrap();
+        let other = KeyEncryptionKey::from_base64(&KeyEncryptionKey::generate_base64(&OsEntropy)).unwrap();
         assert_eq!(other.open(b"kid-1", &sealed), Err(KekError::Decrypt));
         assert!(kek.open(b"kid-1", &[]).is_err());
     }

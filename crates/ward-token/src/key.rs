@@ -6,8 +6,8 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{
-    self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
-    KeyPair, ParsedPublicKey, RsaKeyPair,
+    self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+    ParsedPublicKey, RsaKeyPair,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -39,10 +39,7 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
     }
 }
 
@@ -51,20 +48,13 @@ pub fn generate_pkcs8(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
     let fail = |_| KeyError::Generate(alg);
     let rng = SystemRandom::new();
     Ok(match alg {
-        SigningAlg::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .map_err(fail)?
-            .as_ref()
-            .to_vec(),
-        SigningAlg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng)
-            .map_err(fail)?
-            .as_ref()
-            .to_vec(),
+        SigningAlg::ES256 => {
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(fail)?.as_ref().to_vec()
+        }
+        SigningAlg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng).map_err(fail)?.as_ref().to_vec(),
         SigningAlg::RS256 => {
             let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(fail)?;
-            AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
-                .map_err(fail)?
-                .as_ref()
-                .to_vec()
+            AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).map_err(fail)?.as_ref().to_vec()
         }
     })
 }
@@ -72,42 +62,35 @@ pub fn generate_pkcs8(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
 impl SigningKey {
     pub fn from_pkcs8(alg: SigningAlg, pkcs8: &[u8]) -> Result<Self, KeyError> {
         let bad = |_| KeyError::Parse(alg);
-        let (pair, verify_alg, jwk): (Pair, &'static dyn signature::VerificationAlgorithm, Value) =
-            match alg {
-                SigningAlg::ES256 => {
-                    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
-                        .map_err(bad)?;
-                    let point = pair.public_key().as_ref();
-                    // Uncompressed SEC1 point: 0x04 || X (32) || Y (32).
-                    if point.len() != 65 {
-                        return Err(KeyError::Parse(alg));
-                    }
-                    let jwk = json!({"crv": "P-256", "kty": "EC", "x": b64(&point[1..33]), "y": b64(&point[33..])});
-                    (Pair::Es256(pair), &ECDSA_P256_SHA256_FIXED, jwk)
+        let (pair, verify_alg, jwk): (Pair, &'static dyn signature::VerificationAlgorithm, Value) = match alg {
+            SigningAlg::ES256 => {
+                let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(bad)?;
+                let point = pair.public_key().as_ref();
+                // Uncompressed SEC1 point: 0x04 || X (32) || Y (32).
+                if point.len() != 65 {
+                    return Err(KeyError::Parse(alg));
                 }
-                SigningAlg::EdDSA => {
-                    let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(bad)?;
-                    let jwk = json!({"crv": "Ed25519", "kty": "OKP", "x": b64(pair.public_key().as_ref())});
-                    (Pair::EdDsa(pair), &signature::ED25519, jwk)
-                }
-                SigningAlg::RS256 => {
-                    let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(bad)?;
-                    let parts = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
-                    let jwk = json!({"e": b64(strip_zeros(&parts.e)), "kty": "RSA", "n": b64(strip_zeros(&parts.n))});
-                    (
-                        Pair::Rs256(pair),
-                        &signature::RSA_PKCS1_2048_8192_SHA256,
-                        jwk,
-                    )
-                }
-            };
+                let jwk = json!({"crv": "P-256", "kty": "EC", "x": b64(&point[1..33]), "y": b64(&point[33..])});
+                (Pair::Es256(pair), &ECDSA_P256_SHA256_FIXED, jwk)
+            }
+            SigningAlg::EdDSA => {
+                let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(bad)?;
+                let jwk = json!({"crv": "Ed25519", "kty": "OKP", "x": b64(pair.public_key().as_ref())});
+                (Pair::EdDsa(pair), &signature::ED25519, jwk)
+            }
+            SigningAlg::RS256 => {
+                let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(bad)?;
+                let parts = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+                let jwk = json!({"e": b64(strip_zeros(&parts.e)), "kty": "RSA", "n": b64(strip_zeros(&parts.n))});
+                (Pair::Rs256(pair), &signature::RSA_PKCS1_2048_8192_SHA256, jwk)
+            }
+        };
         let public = match &pair {
             Pair::Es256(p) => p.public_key().as_ref().to_vec(),
             Pair::EdDsa(p) => p.public_key().as_ref().to_vec(),
             Pair::Rs256(p) => p.public_key().as_ref().to_vec(),
         };
-        let verifier =
-            ParsedPublicKey::new(verify_alg, public).map_err(|_| KeyError::Parse(alg))?;
+        let verifier = ParsedPublicKey::new(verify_alg, public).map_err(|_| KeyError::Parse(alg))?;
         let kid = thumbprint(&jwk);
         let mut jwk = jwk;
         if let Value::Object(map) = &mut jwk {
@@ -115,13 +98,7 @@ impl SigningKey {
             map.insert("alg".into(), Value::String(alg.as_str().into()));
             map.insert("use".into(), Value::String("sig".into()));
         }
-        Ok(Self {
-            kid,
-            alg,
-            pair,
-            verifier,
-            jwk,
-        })
+        Ok(Self { kid, alg, pair, verifier, jwk })
     }
 
     pub fn kid(&self) -> &str {
@@ -146,21 +123,11 @@ impl SigningKey {
         // Signing with a key that parsed only fails on allocation failure inside aws-lc.
         #[allow(clippy::expect_used)]
         match &self.pair {
-            Pair::Es256(p) => p
-                .sign(&SystemRandom::new(), message)
-                .expect("ECDSA signing")
-                .as_ref()
-                .to_vec(),
+            Pair::Es256(p) => p.sign(&SystemRandom::new(), message).expect("ECDSA signing").as_ref().to_vec(),
             Pair::EdDsa(p) => p.sign(message).as_ref().to_vec(),
             Pair::Rs256(p) => {
                 let mut sig = vec![0u8; p.public_modulus_len()];
-                p.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &SystemRandom::new(),
-                    message,
-                    &mut sig,
-                )
-                .expect("RSA signing");
+                p.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig).expect("RSA signing");
                 sig
             }
         }
@@ -172,10 +139,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn strip_zeros(bytes: &[u8]) -> &[u8] {
-    let first = bytes
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(bytes.len().saturating_sub(1));
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
     &bytes[first..]
 }
 
@@ -197,10 +161,7 @@ mod tests {
             let key = SigningKey::from_pkcs8(alg, &generate_pkcs8(alg).unwrap()).unwrap();
             let sig = key.sign(b"payload");
             assert!(key.verifier().verify_sig(b"payload", &sig).is_ok(), "{alg}");
-            assert!(
-                key.verifier().verify_sig(b"payloaf", &sig).is_err(),
-                "{alg}"
-            );
+            assert!(key.verifier().verify_sig(b"payloaf", &sig).is_err(), "{alg}");
             assert_eq!(key.public_jwk()["kid"], key.kid());
             assert_eq!(key.kid().len(), 43);
             if alg == SigningAlg::ES256 {
@@ -216,18 +177,12 @@ mod tests {
             "e": "AQAB", "kty": "RSA",
             "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
         });
-        assert_eq!(
-            thumbprint(&jwk),
-            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-        );
+        assert_eq!(thumbprint(&jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
     #[test]
     fn garbage_is_refused() {
-        assert_eq!(
-            SigningKey::from_pkcs8(SigningAlg::ES256, b"junk").unwrap_err(),
-            KeyError::Parse(SigningAlg::ES256)
-        );
+        assert_eq!(SigningKey::from_pkcs8(SigningAlg::ES256, b"junk").unwrap_err(), KeyError::Parse(SigningAlg::ES256));
         let ed = generate_pkcs8(SigningAlg::EdDSA).unwrap();
         assert!(SigningKey::from_pkcs8(SigningAlg::ES256, &ed).is_err());
     }

@@ -26,10 +26,7 @@ pub struct Keyring {
 
 impl Keyring {
     /// `active` signs; `published` (which may include `active`) verify and appear in the JWKS.
-    pub fn new(
-        active: Arc<SigningKey>,
-        published: impl IntoIterator<Item = Arc<SigningKey>>,
-    ) -> Self {
+    pub fn new(active: Arc<SigningKey>, published: impl IntoIterator<Item = Arc<SigningKey>>) -> Self {
         let mut by_kid = HashMap::new();
         let mut keys = vec![active.public_jwk().clone()];
         by_kid.insert(active.kid().to_owned(), active.clone());
@@ -39,11 +36,7 @@ impl Keyring {
             }
         }
         let jwks = json!({ "keys": keys }).to_string();
-        Self {
-            active,
-            by_kid,
-            jwks,
-        }
+        Self { active, by_kid, jwks }
     }
 
     pub fn active(&self) -> &Arc<SigningKey> {

@@ -35,12 +35,7 @@ impl JwksCache {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self {
-            http,
-            ttl,
-            min_refetch,
-            entries: Mutex::new(HashMap::new()),
-        }
+        Self { http, ttl, min_refetch, entries: Mutex::new(HashMap::new()) }
     }
 
     /// The set at `uri`: cached while fresh; refetched when stale or when `refresh` asks
@@ -58,13 +53,7 @@ impl JwksCache {
             Ok(set) => {
                 let set = Arc::new(set);
                 if let Ok(mut entries) = self.entries.lock() {
-                    entries.insert(
-                        uri.to_owned(),
-                        Entry {
-                            set: set.clone(),
-                            fetched: Instant::now(),
-                        },
-                    );
+                    entries.insert(uri.to_owned(), Entry { set: set.clone(), fetched: Instant::now() });
                 }
                 Ok(set)
             }
@@ -80,31 +69,17 @@ impl JwksCache {
 
     fn cached(&self, uri: &str) -> Option<(Arc<JwkSet>, Duration)> {
         let entries = self.entries.lock().ok()?;
-        entries
-            .get(uri)
-            .map(|e| (e.set.clone(), e.fetched.elapsed()))
+        entries.get(uri).map(|e| (e.set.clone(), e.fetched.elapsed()))
     }
 
     async fn fetch(&self, uri: &str) -> Result<JwkSet, JwksFetchError> {
-        let fail = |reason: String| JwksFetchError::Fetch {
-            uri: uri.to_owned(),
-            reason,
-        };
-        let mut response = self
-            .http
-            .get(uri)
-            .send()
-            .await
-            .map_err(|e| fail(e.without_url().to_string()))?;
+        let fail = |reason: String| JwksFetchError::Fetch { uri: uri.to_owned(), reason };
+        let mut response = self.http.get(uri).send().await.map_err(|e| fail(e.without_url().to_string()))?;
         if !response.status().is_success() {
             return Err(fail(format!("HTTP {}", response.status())));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| fail(e.without_url().to_string()))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| fail(e.without_url().to_string()))? {
             if body.len() + chunk.len() > MAX_JWKS_BYTES {
                 return Err(fail("response larger than 256 KiB".into()));
             }

@@ -1,22 +1,12 @@
 //! The store's suite, run on SQLite and on PostgreSQL.
 
-use ward_core::{
-    ClientType, GrantType, RedirectUri, Scope, ScopeSet, SigningAlg, TokenEndpointAuthMethod,
-};
+use ward_core::{ClientType, GrantType, RedirectUri, Scope, ScopeSet, SigningAlg, TokenEndpointAuthMethod};
 use ward_store::{
-    ClientRecord, ClientStore, KeyStore, ReplayStore, RevocationStore, ScopeStore, StoreError,
-    StoredKey,
+    ClientRecord, ClientStore, KeyStore, ReplayStore, RevocationStore, ScopeStore, StoreError, StoredKey,
 };
 use ward_testkit::{StoreBackend, TestStore};
 
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite { $( #[tokio::test] async fn $name() -> anyhow::Result<()> { super::$name(ward_testkit::StoreBackend::Sqlite).await } )+ }
-        mod postgres { $( #[tokio::test] async fn $name() -> anyhow::Result<()> { super::$name(ward_testkit::StoreBackend::Postgres).await } )+ }
-    };
-}
-
-on_both_backends!(
+ward_testkit::on_both_backends!(
     migrations_are_idempotent_and_newer_schemas_refused,
     clients_round_trip,
     scopes_round_trip,
@@ -43,32 +33,18 @@ fn client(id: &str) -> ClientRecord {
     }
 }
 
-async fn migrations_are_idempotent_and_newer_schemas_refused(
-    backend: StoreBackend,
-) -> anyhow::Result<()> {
+async fn migrations_are_idempotent_and_newer_schemas_refused(backend: StoreBackend) -> anyhow::Result<()> {
     let t = TestStore::new(backend).await?;
-    assert_eq!(
-        t.store.schema_version().await?,
-        ward_store::migrate::latest_version()
-    );
-    assert!(
-        t.store.migrate().await?.is_empty(),
-        "second run applies nothing"
-    );
+    assert_eq!(t.store.schema_version().await?, ward_store::migrate::latest_version());
+    assert!(t.store.migrate().await?.is_empty(), "second run applies nothing");
 
     // A newer ward wrote this database: this binary must refuse it, not guess.
     let other = ward_store::SqlStore::connect(&t.url).await?;
     sqlx_insert_version(&t.url, 999).await?;
     let err = other.check_schema().await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::SchemaTooNew { found: 999, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::SchemaTooNew { found: 999, .. }), "{err}");
     assert!(err.to_string().contains("newer"), "{err}");
-    assert!(matches!(
-        other.migrate().await,
-        Err(StoreError::SchemaTooNew { .. })
-    ));
+    assert!(matches!(other.migrate().await, Err(StoreError::SchemaTooNew { .. })));
     other.close().await;
     t.finish().await
 }
@@ -85,10 +61,7 @@ async fn clients_round_trip(backend: StoreBackend) -> anyhow::Result<()> {
     let s = &t.store;
     let c = client("svc-a");
     s.insert_client(&c).await?;
-    assert!(matches!(
-        s.insert_client(&c).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(s.insert_client(&c).await, Err(StoreError::Conflict(_))));
     assert_eq!(s.get_client("svc-a").await?, Some(c.clone()));
     assert_eq!(s.get_client("nobody").await?, None);
 
@@ -99,21 +72,13 @@ async fn clients_round_trip(backend: StoreBackend) -> anyhow::Result<()> {
     b.jwks_uri = Some("https://b.example/jwks".into());
     b.skip_consent = false;
     s.insert_client(&b).await?;
-    let ids: Vec<String> = s
-        .list_clients()
-        .await?
-        .into_iter()
-        .map(|c| c.client_id)
-        .collect();
+    let ids: Vec<String> = s.list_clients().await?.into_iter().map(|c| c.client_id).collect();
     assert_eq!(ids, ["svc-a", "svc-b"]);
     assert_eq!(s.get_client("svc-b").await?, Some(b));
 
     assert!(s.set_client_secret("svc-a", &"cd".repeat(32), 200).await?);
     let updated = s.get_client("svc-a").await?.unwrap();
-    assert_eq!(
-        updated.secret_hash.as_deref(),
-        Some("cd".repeat(32).as_str())
-    );
+    assert_eq!(updated.secret_hash.as_deref(), Some("cd".repeat(32).as_str()));
     assert_eq!(updated.updated_at, 200);
     assert!(!s.set_client_secret("nobody", "x", 200).await?);
 
@@ -126,14 +91,9 @@ async fn clients_round_trip(backend: StoreBackend) -> anyhow::Result<()> {
 async fn scopes_round_trip(backend: StoreBackend) -> anyhow::Result<()> {
     let t = TestStore::new(backend).await?;
     let s = &t.store;
-    s.insert_scope(&Scope::parse("db:read")?, "Read rows", 1)
-        .await?;
-    s.insert_scope(&Scope::parse("db:write")?, "Write rows", 2)
-        .await?;
-    assert!(matches!(
-        s.insert_scope(&Scope::parse("db:read")?, "again", 3).await,
-        Err(StoreError::Conflict(_))
-    ));
+    s.insert_scope(&Scope::parse("db:read")?, "Read rows", 1).await?;
+    s.insert_scope(&Scope::parse("db:write")?, "Write rows", 2).await?;
+    assert!(matches!(s.insert_scope(&Scope::parse("db:read")?, "again", 3).await, Err(StoreError::Conflict(_))));
     let names: Vec<String> = s.list_scopes().await?.into_iter().map(|r| r.name).collect();
     assert_eq!(names, ["db:read", "db:write"]);
     assert!(s.delete_scope("db:read").await?);
@@ -168,11 +128,7 @@ async fn keys_rotate_and_stay_published(backend: StoreBackend) -> anyhow::Result
     assert_eq!(kids(published.clone()), ["k2", "k1"]);
     assert!(published[0].active && !published[1].active);
     assert_eq!(published[1].retired_at, Some(20));
-    assert_eq!(
-        kids(s.published_keys(20 + 901).await?),
-        ["k2"],
-        "k1 leaves the JWKS once its tokens expired"
-    );
+    assert_eq!(kids(s.published_keys(20 + 901).await?), ["k2"], "k1 leaves the JWKS once its tokens expired");
     assert_eq!(s.list_keys().await?.len(), 2);
     t.finish().await
 }
@@ -196,15 +152,9 @@ async fn assertion_jtis_are_single_use(backend: StoreBackend) -> anyhow::Result<
     let s = &t.store;
     assert!(s.first_use_of_jti("c1", "j", 100).await?);
     assert!(!s.first_use_of_jti("c1", "j", 100).await?);
-    assert!(
-        s.first_use_of_jti("c2", "j", 100).await?,
-        "jti is scoped to its client"
-    );
+    assert!(s.first_use_of_jti("c2", "j", 100).await?, "jti is scoped to its client");
     // Two racing uses of one assertion: exactly one wins.
-    let (a, b) = tokio::join!(
-        s.first_use_of_jti("c1", "race", 100),
-        s.first_use_of_jti("c1", "race", 100)
-    );
+    let (a, b) = tokio::join!(s.first_use_of_jti("c1", "race", 100), s.first_use_of_jti("c1", "race", 100));
     assert!(a? ^ b?);
     assert_eq!(s.purge_jtis(150).await?, 3);
     t.finish().await

@@ -1,0 +1,56 @@
+//! Form parameters as RFC 6749 wants them read: a parameter sent without a value is treated
+//! as omitted (§3.1), and a parameter sent twice makes the request invalid (§3.2).
+
+use ward_core::OAuthError;
+
+/// More parameters than any OAuth request needs; a bound on work per request.
+pub const MAX_PARAMS: usize = 64;
+
+#[derive(Debug, Clone, Default)]
+pub struct FormParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl FormParams {
+    /// Parses an `application/x-www-form-urlencoded` body.
+    pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (name, value) in form_urlencoded::parse(body) {
+            if pairs.len() == MAX_PARAMS {
+                return Err(OAuthError::invalid_request("too many parameters"));
+            }
+            if pairs.iter().any(|(n, _)| *n == name) {
+                return Err(OAuthError::invalid_request(format!("parameter {name:?} is repeated")));
+            }
+            pairs.push((name.into_owned(), value.into_owned()));
+        }
+        Ok(Self { pairs })
+    }
+
+    /// The value of `name`, or `None` when it is absent or empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {name:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_is_absent_and_repeats_are_refused() {
+        let p = FormParams::parse(b"grant_type=client_credentials&scope=&x=a+b%21").unwrap();
+        assert_eq!(p.get("grant_type"), Some("client_credentials"));
+        assert_eq!(p.get("scope"), None);
+        assert_eq!(p.get("x"), Some("a b!"));
+        assert!(p.require("scope").is_err());
+        let err = FormParams::parse(b"scope=a&scope=b").unwrap_err();
+        assert_eq!(err.error, ward_core::OAuthErrorCode::InvalidRequest);
+        let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("p{i}=v")).collect();
+        assert!(FormParams::parse(many.join("&").as_bytes()).is_err());
+    }
+}

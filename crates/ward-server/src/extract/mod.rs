@@ -1,0 +1,5 @@
+//! Request extractors.
+
+pub mod form;
+
+pub use form::OAuthForm;

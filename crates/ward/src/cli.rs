@@ -1,0 +1,161 @@
+//! Command-line definitions.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "ward", version, about = "OAuth tokens instead of database passwords")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "WARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (SQLite database, generated key-encryption key).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Issuer URL, e.g. https://id.example.com.
+    #[arg(long, global = true, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Database URL (sqlite://… or postgres://…).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the issuer.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the effective configuration, secrets redacted.
+    CheckConfig,
+    /// Administer clients, scopes and signing keys.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Registered clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Declared scopes.
+    #[command(subcommand)]
+    Scope(ScopeCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+pub struct Output {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Register a client. A generated secret is printed once.
+    Create(CreateClient),
+    List(Output),
+    Show {
+        client_id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    Delete {
+        client_id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Replace a client's secret; the old one stops working.
+    RotateSecret {
+        client_id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateClient {
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// Client id; generated when omitted.
+    #[arg(long = "id")]
+    pub client_id: Option<String>,
+    #[arg(long = "type", value_enum, default_value_t = ClientTypeArg::Confidential)]
+    pub client_type: ClientTypeArg,
+    /// Allowed grant type (repeatable); defaults to every grant the type may use.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    pub grant_types: Vec<String>,
+    /// Allowed redirect URI (repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// Allowed scope (repeatable, or space-separated).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// client_secret_basic (default for confidential), client_secret_post, private_key_jwt, none (public).
+    #[arg(long)]
+    pub auth_method: Option<String>,
+    /// File holding the client's public JWK set, for private_key_jwt.
+    #[arg(long, value_name = "FILE")]
+    pub jwks: Option<PathBuf>,
+    /// URL of the client's JWK set, for private_key_jwt.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    /// Do not ask users for consent.
+    #[arg(long)]
+    pub skip_consent: bool,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum ClientTypeArg {
+    Confidential,
+    Public,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScopeCommand {
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    List(Output),
+    Delete {
+        name: String,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Make a new signing key active; the old one stays in the JWKS until its tokens expire.
+    Rotate {
+        /// Algorithm of the new key; defaults to tokens.signing_alg.
+        #[arg(long, value_name = "ES256|EdDSA|RS256")]
+        alg: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    List(Output),
+}

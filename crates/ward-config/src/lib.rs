@@ -1,9 +1,9 @@
 //! Ward's one typed configuration.
 //!
-//! - [`model`]: the `Config` tree (serde, `deny_unknown_fields`) and its defaults.
-//! - [`secret`]: `Secret` and `DatabaseUrl`, which never print what they hold.
-//! - [`load`]: defaults < `ward.toml` < `WARD_*` environment < command-line flags.
-//! - [`validate`]: checks that cross fields, run after loading.
+//! - [`model`] — the `Config` tree (serde, `deny_unknown_fields`) and its defaults.
+//! - [`secret`] — `Secret` and `DatabaseUrl`, which never print what they hold.
+//! - [`load`] — defaults < `ward.toml` < `WARD_*` environment < command-line flags.
+//! - [`validate`] — checks that cross fields, run after loading.
 
 pub mod load;
 pub mod model;

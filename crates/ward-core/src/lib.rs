@@ -1,13 +1,13 @@
 //! Ward's pure domain: the vocabulary every other crate speaks, with no IO.
 //!
-//! - [`alg`]: `SigningAlg`, the JWS algorithms Ward signs with.
-//! - [`scope`]: `Scope` and `ScopeSet` (RFC 6749 §3.3 syntax).
-//! - [`client`]: client types, grant types and token endpoint authentication methods.
-//! - [`redirect_uri`]: validated redirect URIs for client registration.
-//! - [`error`]: `OAuthError`, the RFC 6749 §5.2 error codes and friends.
-//! - [`clock`]: `Clock` so tests control time.
-//! - [`entropy`]: `Entropy` so tests control randomness.
-//! - [`grant`]: `GrantRequest`, what a caller asks the token endpoint for.
+//! - [`alg`] — `SigningAlg`, the JWS algorithms Ward signs with.
+//! - [`scope`] — `Scope` and `ScopeSet` (RFC 6749 §3.3 syntax).
+//! - [`client`] — client types, grant types and token endpoint authentication methods.
+//! - [`redirect_uri`] — validated redirect URIs for client registration.
+//! - [`error`] — `OAuthError`, the RFC 6749 §5.2 error codes and friends.
+//! - [`clock`] — `Clock` so tests control time.
+//! - [`entropy`] — `Entropy` so tests control randomness.
+//! - [`grant`] — `GrantRequest`, what a caller asks the token endpoint for.
 
 pub mod alg;
 pub mod client;

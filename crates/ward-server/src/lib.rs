@@ -1,13 +1,13 @@
 //! Ward's HTTP transport: axum handlers over `ward-oauth`, and the serving loop.
 //!
-//! - [`router`]: every route in one place, with its layers.
-//! - [`state`]: `AppState`, what handlers share.
-//! - [`error`]: `OAuthRejection`, an `OAuthError` as RFC 6749 §5.2 puts it on the wire.
-//! - [`extract`]: request extractors (`OAuthForm`: content type, body limit, repeated parameters).
-//! - [`handlers`]: one module per endpoint family.
-//! - [`telemetry`]: logging set-up, request ids, access log, Prometheus metrics.
-//! - [`bootstrap`]: from a `Config` to a running `AuthorizationServer` (store, migrations, key-encryption key).
-//! - [`serve`]: the accept loop: header-read timeout, connection cap, graceful shutdown, background jobs.
+//! - [`router`] — every route in one place, with its layers.
+//! - [`state`] — `AppState`, what handlers share.
+//! - [`error`] — `OAuthRejection`, an `OAuthError` as RFC 6749 §5.2 puts it on the wire.
+//! - [`extract`] — request extractors (`OAuthForm`: content type, body limit, repeated parameters).
+//! - [`handlers`] — one module per endpoint family.
+//! - [`telemetry`] — logging set-up, request ids, access log, Prometheus metrics.
+//! - [`bootstrap`] — from a `Config` to a running `AuthorizationServer` (store, migrations, key-encryption key).
+//! - [`serve`] — the accept loop: header-read timeout, connection cap, graceful shutdown, background jobs.
 
 pub mod bootstrap;
 pub mod error;

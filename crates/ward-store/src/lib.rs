@@ -1,14 +1,14 @@
 //! Ward's storage: capability traits and one SQL implementation that runs on SQLite and
 //! PostgreSQL through sqlx's `Any` driver, with `$1` placeholders and integer times and flags.
 //!
-//! - [`db`]: `SqlStore`, connecting, pools (SQLite: one writer, several readers), health.
-//! - [`migrate`]: the schema version table and one migration set per backend.
-//! - [`clients`]: `ClientStore` and `ClientRecord`.
-//! - [`scopes`]: `ScopeStore`.
-//! - [`keys`]: `KeyStore`, sealed signing keys and rotation.
-//! - [`revocations`]: `RevocationStore`, revoked access-token `jti`s.
-//! - [`replay`]: `ReplayStore`, client-assertion `jti`s seen once.
-//! - [`error`]: `StoreError`.
+//! - [`db`] — `SqlStore`, connecting, pools (SQLite: one writer, several readers), health.
+//! - [`migrate`] — the schema version table and one migration set per backend.
+//! - [`clients`] — `ClientStore` and `ClientRecord`.
+//! - [`scopes`] — `ScopeStore`.
+//! - [`keys`] — `KeyStore`, sealed signing keys and rotation.
+//! - [`revocations`] — `RevocationStore`, revoked access-token `jti`s.
+//! - [`replay`] — `ReplayStore`, client-assertion `jti`s seen once.
+//! - [`error`] — `StoreError`.
 //!
 //! Whatever must hold across nodes is decided here by the database — a unique key or a
 //! conditional statement — never by one node's memory.

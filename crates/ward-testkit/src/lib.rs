@@ -1,8 +1,8 @@
 //! Test fixtures that use the real thing.
 //!
-//! - [`pg`]: fresh PostgreSQL databases, on a given server or a throwaway cluster.
-//! - [`issuer`]: `TestIssuer`, the real HTTP server in-process on port 0.
-//! - [`store`]: a migrated `SqlStore` on SQLite or PostgreSQL, for the store's own suite.
+//! - [`pg`] — fresh PostgreSQL databases, on a given server or a throwaway cluster.
+//! - [`issuer`] — `TestIssuer`, the real HTTP server in-process on port 0.
+//! - [`store`] — a migrated `SqlStore` on SQLite or PostgreSQL, for the store's own suite.
 
 pub mod issuer;
 pub mod pg;

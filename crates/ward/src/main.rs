@@ -1,7 +1,7 @@
 //! The `ward` binary: parses the command line and hands off to one module per subcommand.
 //!
-//! - [`cli`]: the clap definitions.
-//! - [`commands`]: `serve`, `migrate`, `check-config`, `admin …`.
+//! - [`cli`] — the clap definitions.
+//! - [`commands`] — `serve`, `migrate`, `check-config`, `admin …`.
 
 mod cli;
 mod commands;

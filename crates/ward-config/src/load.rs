@@ -99,12 +99,11 @@ impl Config {
 /// `WARD_LOG__ACCESS_LOG=false`, `WARD_HTTP__MAX_BODY_BYTES=1048576` and
 /// `WARD_TOKENS__AUDIENCE='["a", "b"]'` work.
 fn env_value(raw: &str) -> Value {
-    if raw.starts_with('[') {
-        if let Ok(mut t) = toml::from_str::<Table>(&format!("v = {raw}")) {
-            if let Some(v) = t.remove("v") {
-                return v;
-            }
-        }
+    if raw.starts_with('[')
+        && let Ok(mut t) = toml::from_str::<Table>(&format!("v = {raw}"))
+        && let Some(v) = t.remove("v")
+    {
+        return v;
     }
     match raw {
         "true" => Value::Boolean(true),

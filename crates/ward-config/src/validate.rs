@@ -20,10 +20,10 @@ pub fn validate(config: &mut Config) -> Result<(), String> {
     if config.http.max_body_bytes < 1024 {
         return Err("http.max_body_bytes must be at least 1024".into());
     }
-    if let Some(kek) = &config.key_encryption_key {
-        if kek.expose().trim().is_empty() {
-            return Err("key_encryption_key is empty".into());
-        }
+    if let Some(kek) = &config.key_encryption_key
+        && kek.expose().trim().is_empty()
+    {
+        return Err("key_encryption_key is empty".into());
     }
     Ok(())
 }

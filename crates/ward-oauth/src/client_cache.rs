@@ -35,26 +35,24 @@ impl ClientCache {
         if client_id.len() > MAX_CLIENT_ID_LEN {
             return Ok(None);
         }
-        if self.ttl > 0 {
-            if let Ok(entries) = self.entries.lock() {
-                if let Some((at, record)) = entries.get(client_id) {
-                    if now - at < self.ttl {
-                        return Ok(record.clone());
-                    }
-                }
-            }
+        if self.ttl > 0
+            && let Ok(entries) = self.entries.lock()
+            && let Some((at, record)) = entries.get(client_id)
+            && now - at < self.ttl
+        {
+            return Ok(record.clone());
         }
         let record = store.get_client(client_id).await?.map(Arc::new);
-        if self.ttl > 0 {
-            if let Ok(mut entries) = self.entries.lock() {
+        if self.ttl > 0
+            && let Ok(mut entries) = self.entries.lock()
+        {
+            if entries.len() >= MAX_ENTRIES {
+                entries.retain(|_, (at, _)| now - *at < self.ttl);
                 if entries.len() >= MAX_ENTRIES {
-                    entries.retain(|_, (at, _)| now - *at < self.ttl);
-                    if entries.len() >= MAX_ENTRIES {
-                        entries.clear();
-                    }
+                    entries.clear();
                 }
-                entries.insert(client_id.to_owned(), (now, record.clone()));
             }
+            entries.insert(client_id.to_owned(), (now, record.clone()));
         }
         Ok(record)
     }

@@ -34,10 +34,12 @@ pub struct TestIssuer {
     database: Option<TestDatabase>,
 }
 
+type ConfigEdit = Box<dyn FnOnce(&mut Config) + Send>;
+
 pub struct TestIssuerBuilder {
     backend: StoreBackend,
     database_url: Option<String>,
-    configure: Vec<Box<dyn FnOnce(&mut Config) + Send>>,
+    configure: Vec<ConfigEdit>,
 }
 
 impl TestIssuerBuilder {

@@ -76,10 +76,10 @@ pub fn verify<C: DeserializeOwned>(
         None => None,
     }
     .ok_or(ForeignJwtError::UnknownKey)?;
-    if let Some(key_alg) = jwk.common.key_algorithm {
-        if key_alg.to_string() != format!("{:?}", header.alg) {
-            return Err(ForeignJwtError::Algorithm);
-        }
+    if let Some(key_alg) = jwk.common.key_algorithm
+        && key_alg.to_string() != format!("{:?}", header.alg)
+    {
+        return Err(ForeignJwtError::Algorithm);
     }
     let key = DecodingKey::from_jwk(jwk).map_err(|_| ForeignJwtError::UnknownKey)?;
 

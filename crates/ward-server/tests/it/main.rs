@@ -1,5 +1,7 @@
 //! The issuer over HTTP, on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 mod assertion;
 mod client_auth;
 mod introspect_revoke;

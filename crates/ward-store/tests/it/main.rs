@@ -1,5 +1,7 @@
 //! The store's suite, run on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 use ward_core::{ClientType, GrantType, RedirectUri, Scope, ScopeSet, SigningAlg, TokenEndpointAuthMethod};
 use ward_store::{
     ClientRecord, ClientStore, KeyStore, ReplayStore, RevocationStore, ScopeStore, StoreError, StoredKey,

@@ -1,5 +1,7 @@
 //! The `ward` binary as a user runs it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 mod admin;
 mod config;
 mod serve;

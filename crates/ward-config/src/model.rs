@@ -66,6 +66,11 @@ pub struct TokenConfig {
     /// long a deleted client or a rotated secret keeps working on a running node.
     #[serde(with = "humantime_serde")]
     pub client_cache_ttl: Duration,
+    /// How often a node reads in revocations made on other nodes; bounds how long a token
+    /// revoked elsewhere stays active at this node's introspection. `0s`: ask the database
+    /// on every introspection.
+    #[serde(with = "humantime_serde")]
+    pub revocation_sync_interval: Duration,
     /// Largest accepted lifetime (`exp - now`) of a `private_key_jwt` client assertion.
     #[serde(with = "humantime_serde")]
     pub max_assertion_lifetime: Duration,
@@ -78,6 +83,7 @@ impl Default for TokenConfig {
             access_token_ttl: Duration::from_secs(15 * 60),
             signing_alg: SigningAlg::ES256,
             client_cache_ttl: Duration::from_secs(5),
+            revocation_sync_interval: Duration::from_secs(1),
             max_assertion_lifetime: Duration::from_secs(5 * 60),
         }
     }

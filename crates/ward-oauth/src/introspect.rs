@@ -1,6 +1,8 @@
 //! RFC 7662 token introspection, and the check of Ward's own access tokens that revocation
 //! shares.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use ward_core::{OAuthError, UnixTime};
 use ward_token::access_token::ACCESS_TOKEN_TYP;
@@ -52,11 +54,15 @@ impl<S: Store> AuthorizationServer<S> {
         if claims.exp <= now {
             return Ok(Introspection::inactive());
         }
-        let revoked =
-            self.store.is_jti_revoked(&claims.jti).await.map_err(|e| crate::internal("checking a revocation", e))?;
+        let revoked = self
+            .revocations
+            .is_revoked(&self.store, &claims.jti, now)
+            .await
+            .map_err(|e| crate::internal("checking a revocation", e))?;
         if revoked {
             return Ok(Introspection::inactive());
         }
+        let claims = AccessTokenClaims::clone(&claims);
         Ok(Introspection {
             active: true,
             details: Some(ActiveToken {
@@ -73,8 +79,19 @@ impl<S: Store> AuthorizationServer<S> {
         })
     }
 
-    /// The claims of `token` if it is an access token this issuer signed, expired or not.
-    pub(crate) async fn verify_own_access_token(&self, token: &str) -> Option<AccessTokenClaims> {
+    /// The claims of `token` if it is an access token this issuer signed and has not yet
+    /// expired by the verified-token cache's reckoning (callers still check `exp`).
+    pub(crate) async fn verify_own_access_token(&self, token: &str) -> Option<Arc<AccessTokenClaims>> {
+        let now = self.clock.now();
+        if let Some(claims) = self.verified.get(token, now) {
+            return Some(claims);
+        }
+        let claims = Arc::new(self.verify_signature(token).await?);
+        self.verified.insert(token, claims.exp, claims.clone(), now);
+        Some(claims)
+    }
+
+    async fn verify_signature(&self, token: &str) -> Option<AccessTokenClaims> {
         let parsed = jws::parse(token).ok()?;
         if parsed.header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
             return None;

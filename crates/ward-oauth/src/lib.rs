@@ -8,6 +8,7 @@
 //! - [`client_cache`] — a short-lived cache of client registrations.
 //! - [`keys`] — the signing keyring: first-start generation, sealing, rotation, reload.
 //! - [`grants`] — the token endpoint, one module per grant type.
+//! - [`revocation_cache`] — this node's view of revoked tokens, synced from the store.
 //! - [`introspect`] — RFC 7662. [`revoke`]: RFC 7009. [`discovery`]: RFC 8414 + OIDC metadata.
 //! - [`admin`] — client and scope administration used by the CLI.
 //! - [`maintenance`] — purging rows whose tokens have expired.
@@ -21,6 +22,7 @@ pub mod introspect;
 pub mod keys;
 pub mod maintenance;
 pub mod params;
+pub mod revocation_cache;
 pub mod revoke;
 pub mod server;
 

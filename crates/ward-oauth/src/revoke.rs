@@ -32,6 +32,7 @@ impl<S: Store> AuthorizationServer<S> {
             .revoke_jti(&claims.jti, claims.exp, now)
             .await
             .map_err(|e| crate::internal("recording a revocation", e))?;
-        Ok(Revoked::AccessToken { jti: claims.jti })
+        self.revocations.record(&claims.jti, claims.exp);
+        Ok(Revoked::AccessToken { jti: claims.jti.clone() })
     }
 }

@@ -6,10 +6,12 @@ use std::time::Duration;
 use ward_core::{Clock, Entropy, SigningAlg};
 use ward_store::{ClientStore, KeyStore, ReplayStore, RevocationStore, ScopeStore};
 use ward_token::remote_jwks::JwksCache;
-use ward_token::{KeyEncryptionKey, Keyring};
+use ward_token::verified_cache::VerifiedCache;
+use ward_token::{AccessTokenClaims, KeyEncryptionKey, Keyring};
 
 use crate::client_cache::ClientCache;
 use crate::keys::{KeyManager, KeyManagerError};
+use crate::revocation_cache::RevocationCache;
 
 /// Every storage capability the issuer uses.
 pub trait Store: ClientStore + ScopeStore + KeyStore + RevocationStore + ReplayStore + Clone + 'static {}
@@ -27,6 +29,8 @@ pub struct Settings {
     pub signing_alg: SigningAlg,
     pub client_cache_ttl: Duration,
     pub max_assertion_lifetime: Duration,
+    /// How often revocations made on other nodes are read in (0: ask the store every time).
+    pub revocation_sync_interval: Duration,
 }
 
 impl Settings {
@@ -47,7 +51,12 @@ pub struct AuthorizationServer<S> {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) entropy: Arc<dyn Entropy>,
     pub(crate) jwks: JwksCache,
+    pub(crate) revocations: RevocationCache,
+    pub(crate) verified: VerifiedCache<AccessTokenClaims>,
 }
+
+/// Verified access tokens kept in memory; beyond this, the cache starts over.
+const VERIFIED_CACHE_ENTRIES: usize = 100_000;
 
 impl<S: Store> AuthorizationServer<S> {
     /// Loads the signing keys, generating the first one on a fresh database.
@@ -61,7 +70,9 @@ impl<S: Store> AuthorizationServer<S> {
         let keys = KeyManager::load(&store, kek, settings.signing_alg, clock.now(), entropy.as_ref()).await?;
         let clients = ClientCache::new(settings.client_cache_ttl);
         let jwks = JwksCache::new(Duration::from_secs(300), Duration::from_secs(10));
-        Ok(Self { store, settings, keys, clients, clock, entropy, jwks })
+        let revocations = RevocationCache::new(settings.revocation_sync_interval);
+        let verified = VerifiedCache::new(VERIFIED_CACHE_ENTRIES);
+        Ok(Self { store, settings, keys, clients, clock, entropy, jwks, revocations, verified })
     }
 
     pub fn store(&self) -> &S {

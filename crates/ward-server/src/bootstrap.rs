@@ -90,6 +90,7 @@ pub fn settings(config: &Config) -> Settings {
         signing_alg: config.tokens.signing_alg,
         client_cache_ttl: config.tokens.client_cache_ttl,
         max_assertion_lifetime: config.tokens.max_assertion_lifetime,
+        revocation_sync_interval: config.tokens.revocation_sync_interval,
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`jws`] — compact JWS signing and verification with pre-parsed keys.
 //! - [`access_token`] — RFC 9068 access-token claims.
 //! - [`foreign`] — verifying JWTs signed by others (client assertions) against a JWK set.
+//! - [`verified_cache`] — verified tokens by hash until they expire, bounded.
 //! - [`remote_jwks`] — fetching and caching a `jwks_uri`.
 //!
 //! Signing and verifying our own tokens go straight to aws-lc-rs with keys parsed once:
@@ -24,6 +25,7 @@ pub mod key;
 pub mod keyring;
 pub mod remote_jwks;
 pub mod secret;
+pub mod verified_cache;
 
 pub use access_token::{AccessTokenClaims, Audience};
 pub use entropy::OsEntropy;

@@ -132,10 +132,29 @@ async fn revocation_on_one_node_holds_on_another(backend: StoreBackend) -> Resul
     assert_eq!(a.oauth.keyring().active().kid(), b.oauth.keyring().active().kid(), "one signing key for both");
 
     let token = a.access_token(&app).await?;
+    assert_eq!(introspect(&a, &gate, &token).await?.1["active"], true);
     assert_eq!(introspect(&b, &gate, &token).await?.1["active"], true);
     let (status, _) = revoke(&b, &app, format!("token={token}")).await?;
     assert_eq!(status, 200);
-    assert_eq!(introspect(&a, &gate, &token).await?.1["active"], false, "a sees b's revocation at once");
+    assert_eq!(introspect(&b, &gate, &token).await?.1["active"], false, "at once on the revoking node");
+    // a reads other nodes' revocations every revocation_sync_interval (1 s).
+    let started = std::time::Instant::now();
+    while introspect(&a, &gate, &token).await?.1["active"] == true {
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "a still accepts the token after 3 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // With a zero interval, a node asks the database every time: no delay at all.
+    let strict = TestIssuer::builder(backend)
+        .node_of(&a)?
+        .configure(|c| c.tokens.revocation_sync_interval = std::time::Duration::ZERO)
+        .start()
+        .await?;
+    let token = a.access_token(&app).await?;
+    assert_eq!(introspect(&strict, &gate, &token).await?.1["active"], true);
+    assert_eq!(revoke(&a, &app, format!("token={token}")).await?.0, 200);
+    assert_eq!(introspect(&strict, &gate, &token).await?.1["active"], false);
+    strict.stop().await?;
     b.stop().await?;
     a.stop().await
 }

@@ -41,6 +41,8 @@ CREATE TABLE revoked_tokens (
     revoked_at     INTEGER NOT NULL
 );
 CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at);
+-- Nodes poll for revocations made since their last look.
+CREATE INDEX revoked_tokens_recent ON revoked_tokens (revoked_at);
 
 CREATE TABLE assertion_jtis (
     client_id      TEXT NOT NULL,

@@ -143,6 +143,11 @@ async fn revocations(backend: StoreBackend) -> anyhow::Result<()> {
     s.revoke_jti("j1", 100, 60).await?;
     s.revoke_jti("j2", 300, 50).await?;
     assert!(s.is_jti_revoked("j1").await?);
+    let mut recent = s.revocations_since(50, 90).await?;
+    recent.sort();
+    assert_eq!(recent, [("j1".to_owned(), 100, 50), ("j2".to_owned(), 300, 50)]);
+    assert_eq!(s.revocations_since(51, 90).await?, [], "nothing revoked since 51");
+    assert_eq!(s.revocations_since(0, 150).await?, [("j2".to_owned(), 300, 50)], "expired tokens are not returned");
     assert_eq!(s.purge_revocations(200).await?, 1);
     assert!(!s.is_jti_revoked("j1").await?);
     assert!(s.is_jti_revoked("j2").await?);

@@ -9,9 +9,12 @@ use std::sync::{Arc, Mutex};
 use aws_lc_rs::digest;
 use ward_core::UnixTime;
 
+/// SHA-256 of the token → (its `exp`, the verified value).
+type Entries<T> = HashMap<[u8; 32], (UnixTime, Arc<T>)>;
+
 pub struct VerifiedCache<T> {
     max_entries: usize,
-    entries: Mutex<HashMap<[u8; 32], (UnixTime, Arc<T>)>>,
+    entries: Mutex<Entries<T>>,
 }
 
 impl<T> VerifiedCache<T> {

@@ -49,7 +49,9 @@ bench() {
 
 # --- Ward ---------------------------------------------------------------------------------
 PORT=$(free_port)
-export WARD_LOG__ACCESS_LOG=${ACCESS_LOG:-false} WARD_LOG__LEVEL=warn
+export WARD_LOG__ACCESS_LOG=${ACCESS_LOG:-false}
+# The access log is written at info level; without it, only warnings.
+if [ "$WARD_LOG__ACCESS_LOG" = true ]; then export WARD_LOG__LEVEL=info; else export WARD_LOG__LEVEL=warn; fi
 $WARD --data-dir "$DATA" admin scope create db:read >/dev/null
 SECRET=$($WARD --data-dir "$DATA" admin client create --name bench --id bench --scope db:read --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 $WARD --data-dir "$DATA" serve --listen "127.0.0.1:$PORT" --issuer "http://127.0.0.1:$PORT" 2> "$OUT/ward.log" &
@@ -82,7 +84,7 @@ PEER_VERSION=$(node -p "require('./$PEER_DIR/node_modules/oidc-provider/package.
 start_peer() { # workers format
   PEER_PORT=$(free_port)
   (cd "$PEER_DIR" && PORT=$PEER_PORT KEY_FILE="$DATA/peer-key.json" CLIENT_SECRET=$SECRET WORKERS=$1 FORMAT=$2 \
-    exec node oidc-provider.mjs 2> peer.log) &
+    exec node oidc-provider.mjs > peer.log 2>&1) &
   PEER_PID=$!; PIDS+=("$PEER_PID")
   wait_http "http://127.0.0.1:$PEER_PORT/.well-known/openid-configuration"
 }

@@ -11,6 +11,7 @@ ward_testkit::on_both_backends!(
     health_reports_the_database,
     metrics_and_request_ids,
     slow_clients_are_cut_off,
+    shutdown_drains_requests_in_flight,
 );
 
 async fn discovery_documents_advertise_what_is_implemented(backend: StoreBackend) -> Result<()> {
@@ -83,4 +84,34 @@ async fn slow_clients_are_cut_off(backend: StoreBackend) -> Result<()> {
     // The server keeps serving others.
     assert_eq!(issuer.http.get(issuer.url("/health")).send().await?.status(), 200);
     issuer.stop().await
+}
+
+async fn shutdown_drains_requests_in_flight(backend: StoreBackend) -> Result<()> {
+    use base64::Engine as _;
+    let issuer = TestIssuer::start(backend).await?;
+    let app = issuer.confidential_client("app", "").await?;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", app.id, app.secret));
+    let body = "grant_type=client_credentials";
+    let (first, rest) = body.split_at(10);
+    let mut stream = tokio::net::TcpStream::connect(issuer.config.listen).await?;
+    let head = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Shut down while the request is half sent; it must still be answered.
+    let addr = issuer.config.listen;
+    let stopping = tokio::spawn(issuer.stop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no new connections once shutdown began");
+    stream.write_all(rest.as_bytes()).await?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await??;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("access_token"));
+    stopping.await?
 }

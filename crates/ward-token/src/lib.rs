@@ -9,6 +9,8 @@
 //! - [`access_token`] — RFC 9068 access-token claims.
 //! - [`foreign`] — verifying JWTs signed by others (client assertions) against a JWK set.
 //! - [`verified_cache`] — verified tokens by hash until they expire, bounded.
+//! - [`remote`] — `RemoteVerifier`: gates' local verification against trusted issuers.
+//! - [`fetch`] — bounded JSON fetches (discovery, JWKS).
 //! - [`remote_jwks`] — fetching and caching a `jwks_uri`.
 //!
 //! Signing and verifying our own tokens go straight to aws-lc-rs with keys parsed once:
@@ -18,11 +20,13 @@
 
 pub mod access_token;
 pub mod entropy;
+pub mod fetch;
 pub mod foreign;
 pub mod jws;
 pub mod kek;
 pub mod key;
 pub mod keyring;
+pub mod remote;
 pub mod remote_jwks;
 pub mod secret;
 pub mod verified_cache;

@@ -7,9 +7,6 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 
-/// Largest JWKS response read.
-pub const MAX_JWKS_BYTES: usize = 256 * 1024;
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwksFetchError {
     #[error("could not fetch {uri}: {reason}")]
@@ -30,12 +27,7 @@ pub struct JwksCache {
 
 impl JwksCache {
     pub fn new(ttl: Duration, min_refetch: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
-        Self { http, ttl, min_refetch, entries: Mutex::new(HashMap::new()) }
+        Self { http: crate::fetch::client(), ttl, min_refetch, entries: Mutex::new(HashMap::new()) }
     }
 
     /// The set at `uri`: cached while fresh; refetched when stale or when `refresh` asks
@@ -73,18 +65,8 @@ impl JwksCache {
     }
 
     async fn fetch(&self, uri: &str) -> Result<JwkSet, JwksFetchError> {
-        let fail = |reason: String| JwksFetchError::Fetch { uri: uri.to_owned(), reason };
-        let mut response = self.http.get(uri).send().await.map_err(|e| fail(e.without_url().to_string()))?;
-        if !response.status().is_success() {
-            return Err(fail(format!("HTTP {}", response.status())));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| fail(e.without_url().to_string()))? {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(fail("response larger than 256 KiB".into()));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice(&body).map_err(|e| fail(format!("not a JWK set: {e}")))
+        crate::fetch::get_json(&self.http, uri)
+            .await
+            .map_err(|reason| JwksFetchError::Fetch { uri: uri.to_owned(), reason })
     }
 }

@@ -243,10 +243,8 @@ impl RemoteVerifier {
     async fn refetch_for_unknown_kid(&self, issuer: &IssuerState) {
         let recent =
             issuer.last_attempt.lock().ok().and_then(|l| *l).is_some_and(|at| at.elapsed() < MIN_FORCED_REFETCH);
-        if !recent {
-            if let Err(e) = self.refresh(issuer).await {
-                tracing::warn!(issuer = %issuer.policy.issuer, error = %e, "refetching keys for an unknown kid failed");
-            }
+        if !recent && let Err(e) = self.refresh(issuer).await {
+            tracing::warn!(issuer = %issuer.policy.issuer, error = %e, "refetching keys for an unknown kid failed");
         }
     }
 

@@ -1,0 +1,175 @@
+//! Messages clients send, decoded for the gate; and the same messages encoded, for the gate
+//! speaking to PostgreSQL as a client.
+
+use bytes::{Buf, BufMut, BytesMut};
+
+use super::codec::{get_cstr, put_cstr, put_frame};
+
+pub const SSL_REQUEST: i32 = 80_877_103;
+pub const GSSENC_REQUEST: i32 = 80_877_104;
+pub const CANCEL_REQUEST: i32 = 80_877_102;
+/// Protocol 3.0; minor versions above 0 are answered with NegotiateProtocolVersion.
+pub const PROTOCOL_3_0: i32 = 3 << 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Startup {
+    SslRequest,
+    GssEncRequest,
+    Cancel { pid: i32, secret: Vec<u8> },
+    Startup { minor: u16, params: StartupParams },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartupParams(pub Vec<(String, String)>);
+
+impl StartupParams {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartupError {
+    #[error("unsupported frontend protocol {}.{}: the gate speaks 3.0", .0 >> 16, .0 & 0xffff)]
+    UnsupportedProtocol(i32),
+    #[error("malformed startup packet: {0}")]
+    Malformed(&'static str),
+}
+
+pub fn parse_startup(code: i32, mut body: BytesMut) -> Result<Startup, StartupError> {
+    match code {
+        SSL_REQUEST => Ok(Startup::SslRequest),
+        GSSENC_REQUEST => Ok(Startup::GssEncRequest),
+        CANCEL_REQUEST => {
+            if body.len() < 8 || body.len() > 4 + 256 {
+                return Err(StartupError::Malformed("cancel request"));
+            }
+            let pid = body.get_i32();
+            Ok(Startup::Cancel { pid, secret: body.to_vec() })
+        }
+        v if v >> 16 == 3 => {
+            let mut params = Vec::new();
+            loop {
+                let name = get_cstr(&mut body).ok_or(StartupError::Malformed("unterminated parameter"))?;
+                if name.is_empty() {
+                    break;
+                }
+                let value = get_cstr(&mut body).ok_or(StartupError::Malformed("unterminated value"))?;
+                if params.iter().any(|(n, _)| *n == name) {
+                    return Err(StartupError::Malformed("repeated parameter"));
+                }
+                params.push((name, value));
+            }
+            Ok(Startup::Startup { minor: (v & 0xffff) as u16, params: StartupParams(params) })
+        }
+        other => Err(StartupError::UnsupportedProtocol(other)),
+    }
+}
+
+/// PasswordMessage: the password (here, a token) as a C string.
+pub fn parse_password(mut body: BytesMut) -> Option<String> {
+    let s = get_cstr(&mut body)?;
+    body.is_empty().then_some(s)
+}
+
+/// SASLInitialResponse: mechanism name and the optional initial response.
+pub fn parse_sasl_initial(mut body: BytesMut) -> Option<(String, Option<Vec<u8>>)> {
+    let mechanism = get_cstr(&mut body)?;
+    if body.len() < 4 {
+        return None;
+    }
+    let len = body.get_i32();
+    if len == -1 {
+        return body.is_empty().then_some((mechanism, None));
+    }
+    (len >= 0 && body.len() == len as usize).then(|| (mechanism, Some(body.to_vec())))
+}
+
+pub fn encode_startup(out: &mut BytesMut, params: &[(&str, &str)]) {
+    let start = out.len();
+    out.put_i32(0);
+    out.put_i32(PROTOCOL_3_0);
+    for (name, value) in params {
+        put_cstr(out, name);
+        put_cstr(out, value);
+    }
+    out.put_u8(0);
+    let len = (out.len() - start) as i32;
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+pub fn encode_ssl_request(out: &mut BytesMut) {
+    out.put_i32(8);
+    out.put_i32(SSL_REQUEST);
+}
+
+pub fn encode_cancel(out: &mut BytesMut, pid: i32, secret: &[u8]) {
+    out.put_i32(12 + secret.len() as i32);
+    out.put_i32(CANCEL_REQUEST);
+    out.put_i32(pid);
+    out.extend_from_slice(secret);
+}
+
+pub fn encode_password(out: &mut BytesMut, password: &str) {
+    put_frame(out, b'p', |b| put_cstr(b, password));
+}
+
+pub fn encode_sasl_initial(out: &mut BytesMut, mechanism: &str, data: &[u8]) {
+    put_frame(out, b'p', |b| {
+        put_cstr(b, mechanism);
+        b.put_i32(data.len() as i32);
+        b.extend_from_slice(data);
+    });
+}
+
+pub fn encode_sasl_response(out: &mut BytesMut, data: &[u8]) {
+    put_frame(out, b'p', |b| b.extend_from_slice(data));
+}
+
+pub fn encode_terminate(out: &mut BytesMut) {
+    put_frame(out, b'X', |_| {});
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::codec::take_startup;
+
+    #[test]
+    fn startup_round_trip() {
+        let mut out = BytesMut::new();
+        encode_startup(&mut out, &[("user", "ada"), ("database", "app")]);
+        let (code, body) = take_startup(&mut out).unwrap().unwrap();
+        let Startup::Startup { minor, params } = parse_startup(code, body).unwrap() else { panic!() };
+        assert_eq!(minor, 0);
+        assert_eq!(params.get("user"), Some("ada"));
+        assert_eq!(params.get("database"), Some("app"));
+    }
+
+    #[test]
+    fn special_requests_and_bad_packets() {
+        let mut out = BytesMut::new();
+        encode_ssl_request(&mut out);
+        let (code, body) = take_startup(&mut out).unwrap().unwrap();
+        assert_eq!(parse_startup(code, body).unwrap(), Startup::SslRequest);
+        encode_cancel(&mut out, 42, &[1, 2, 3, 4]);
+        let (code, body) = take_startup(&mut out).unwrap().unwrap();
+        assert_eq!(parse_startup(code, body).unwrap(), Startup::Cancel { pid: 42, secret: vec![1, 2, 3, 4] });
+        assert_eq!(parse_startup(2 << 16, BytesMut::new()), Err(StartupError::UnsupportedProtocol(2 << 16)));
+        assert!(parse_startup(PROTOCOL_3_0, BytesMut::from(&b"user\0ada"[..])).is_err());
+        assert!(parse_startup(PROTOCOL_3_0, BytesMut::from(&b"user\0a\0user\0b\0\0"[..])).is_err());
+    }
+
+    #[test]
+    fn sasl_initial_response() {
+        let mut body = BytesMut::new();
+        put_cstr(&mut body, "OAUTHBEARER");
+        body.put_i32(3);
+        body.extend_from_slice(b"abc");
+        assert_eq!(parse_sasl_initial(body), Some(("OAUTHBEARER".into(), Some(b"abc".to_vec()))));
+        let mut short = BytesMut::new();
+        put_cstr(&mut short, "X");
+        short.put_i32(10);
+        assert_eq!(parse_sasl_initial(short), None);
+    }
+}

@@ -1,0 +1,12 @@
+//! The PostgreSQL wire protocol (v3), sans IO: frames in, typed messages out, and back.
+//! Both directions, because the gate is a server to clients and a client to PostgreSQL.
+//!
+//! - [`codec`] — framing with size limits: startup packets and tagged messages.
+//! - [`frontend`] — what clients send: startup, SSL/GSS/cancel requests, passwords, SASL.
+//! - [`backend`] — what servers send: authentication requests, errors, parameters, keys.
+
+pub mod backend;
+pub mod codec;
+pub mod frontend;
+
+pub use codec::{Frame, FrameError, MAX_STARTUP_LEN};

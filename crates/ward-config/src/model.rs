@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use ward_core::SigningAlg;
 
+use crate::gate::{GateConfig, TrustConfig};
 use crate::secret::{DatabaseUrl, Secret};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,6 +26,9 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    /// Issuers whose tokens gates accept.
+    pub trust: Vec<TrustConfig>,
+    pub gate: GateConfig,
 }
 
 impl Default for Config {
@@ -38,6 +42,8 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            trust: Vec::new(),
+            gate: GateConfig::default(),
         }
     }
 }

@@ -25,6 +25,40 @@ pub fn validate(config: &mut Config) -> Result<(), String> {
     {
         return Err("key_encryption_key is empty".into());
     }
+    validate_gates(config)
+}
+
+fn validate_gates(config: &Config) -> Result<(), String> {
+    for trust in &config.trust {
+        if trust.issuer.trim().is_empty() {
+            return Err("a [[trust]] entry has an empty issuer".into());
+        }
+        if trust.audiences.is_empty() {
+            return Err(format!("trust {}: audiences is empty", trust.issuer));
+        }
+        const ALLOWED: &[&str] = &["ES256", "ES384", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
+        if let Some(bad) = trust.algorithms.iter().find(|a| !ALLOWED.contains(&a.as_str())) {
+            return Err(format!("trust {}: algorithm {bad:?} is not allowed; use asymmetric ones: {}", trust.issuer, ALLOWED.join(" ")));
+        }
+    }
+    for gate in &config.gate.postgres {
+        let name = format!("gate.postgres on {}", gate.listen);
+        if config.trust.is_empty() {
+            return Err(format!("{name}: no [[trust]] issuer configured, so no token could ever be accepted"));
+        }
+        if gate.roles.is_empty() {
+            return Err(format!("{name}: no role rules"));
+        }
+        if let Some(rule) = gate.roles.iter().find(|r| !gate.accounts.contains_key(&r.account)) {
+            return Err(format!("{name}: role {:?} maps to unknown account {:?}", rule.role, rule.account));
+        }
+        if gate.pool_size == 0 || gate.max_client_connections == 0 {
+            return Err(format!("{name}: pool_size and max_client_connections must be at least 1"));
+        }
+        if let Some(bad) = gate.context.keys().find(|k| !k.contains('.') || k.contains(char::is_whitespace)) {
+            return Err(format!("{name}: context setting {bad:?} must be a custom setting like app.user_id"));
+        }
+    }
     Ok(())
 }
 

@@ -1,1 +1,146 @@
-//! placeholder
+//! The gate: one listener per `[[gate.postgres]]`, one task per client.
+//!
+//! - [`conn`] — frame I/O over a socket.
+//! - [`handshake`] — startup, token authentication (password or OAUTHBEARER).
+//! - [`mapping`] — token roles → service account.
+//! - [`backend`] — the gate as a PostgreSQL client (SCRAM-SHA-256, md5, trust).
+//! - [`pool`] — backend connections per service account.
+//! - [`context`] — the caller's identity as custom settings, for row-level security.
+//! - [`relay`] — the session relay and its message tracker.
+//! - [`cancel`] — the gate's own cancel keys, forwarded to the right backend.
+//! - [`session`] — one client from accept to close, with its audit lines.
+
+pub mod backend;
+pub mod cancel;
+pub mod conn;
+pub mod context;
+pub mod handshake;
+pub mod mapping;
+pub mod pool;
+pub mod relay;
+pub mod session;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use ward_config::PostgresGateConfig;
+use ward_core::Entropy;
+use ward_token::remote::RemoteVerifier;
+
+use self::backend::Upstream;
+use self::cancel::CancelRegistry;
+use self::pool::{Pool, PoolSettings};
+
+/// Everything a session needs, shared by all sessions of one gate.
+pub struct Gate {
+    pub config: PostgresGateConfig,
+    pub verifier: Arc<RemoteVerifier>,
+    pub pools: HashMap<String, Arc<Pool>>,
+    pub upstream: Upstream,
+    pub cancel: CancelRegistry,
+    pub entropy: Arc<dyn Entropy>,
+    /// Advertised to OAUTHBEARER clients for discovery.
+    pub oauth_issuer: String,
+    pub oauth_scope: String,
+    client_permits: Arc<Semaphore>,
+}
+
+impl Gate {
+    /// Builds the gate, reading service-account passwords through `env` where configured.
+    pub fn new(
+        config: PostgresGateConfig,
+        verifier: Arc<RemoteVerifier>,
+        trust: &[ward_config::TrustConfig],
+        entropy: Arc<dyn Entropy>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let upstream = Upstream {
+            host: config.upstream.host.clone(),
+            port: config.upstream.port,
+            database: config.upstream.database.clone(),
+            connect_timeout: Duration::from_secs(5),
+        };
+        let mut pools = HashMap::new();
+        for (account, settings) in &config.accounts {
+            let password = settings.resolve_password(&env).map_err(|e| format!("account {account}: {e}"))?;
+            let pool = Pool::new(
+                upstream.clone(),
+                account.clone(),
+                password,
+                PoolSettings {
+                    size: config.pool_size,
+                    idle_timeout: config.idle_timeout,
+                    queue_timeout: config.queue_timeout,
+                    reset_query: config.reset_query.clone(),
+                },
+            );
+            pools.insert(account.clone(), Arc::new(pool));
+        }
+        let first = trust.first().ok_or("no trusted issuer")?;
+        Ok(Self {
+            client_permits: Arc::new(Semaphore::new(config.max_client_connections)),
+            oauth_issuer: first.issuer.trim_end_matches('/').to_owned(),
+            oauth_scope: if first.required_scopes.is_empty() { "openid".into() } else { first.required_scopes.join(" ") },
+            config,
+            verifier,
+            pools,
+            upstream,
+            cancel: CancelRegistry::default(),
+            entropy,
+        })
+    }
+
+    pub async fn bind(self: Arc<Self>) -> std::io::Result<BoundGate> {
+        let listener = TcpListener::bind(self.config.listen).await?;
+        Ok(BoundGate { listener, gate: self })
+    }
+}
+
+pub struct BoundGate {
+    listener: TcpListener,
+    gate: Arc<Gate>,
+}
+
+impl BoundGate {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts clients until `shutdown` completes. Open sessions carry on to their end.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
+        let Self { listener, gate } = self;
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "gate accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let gate = gate.clone();
+            match gate.client_permits.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    tokio::spawn(async move {
+                        session::run(&gate, stream, peer).await;
+                        drop(permit);
+                    });
+                }
+                Err(_) => {
+                    tokio::spawn(async move { session::refuse_busy(stream, peer).await });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Gates and the issuers they trust.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// An issuer whose access tokens gates accept: Ward's own or any OIDC issuer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// Exactly as the tokens' `iss` says it.
+    pub issuer: String,
+    /// Tokens must carry one of these in `aud`.
+    #[serde(default = "default_audiences")]
+    pub audiences: Vec<String>,
+    /// Asymmetric JWS algorithms accepted from this issuer.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Where the keys are; found by OIDC discovery when absent.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Claim with the caller's roles: a name (`roles`, `https://gprxy.io/roles`) or a dotted path.
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Claim naming the caller; PostgreSQL clients' `user` must equal it (see `match_user`).
+    #[serde(default = "default_identity_claim")]
+    pub identity_claim: String,
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(default = "default_leeway", with = "humantime_serde")]
+    pub leeway: Duration,
+}
+
+fn default_audiences() -> Vec<String> {
+    vec!["ward".into()]
+}
+fn default_algorithms() -> Vec<String> {
+    ["ES256", "EdDSA", "RS256", "PS256"].map(String::from).to_vec()
+}
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+fn default_identity_claim() -> String {
+    "sub".into()
+}
+fn default_leeway() -> Duration {
+    Duration::from_secs(30)
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateConfig {
+    pub postgres: Vec<PostgresGateConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// The token is sent as the password (cleartext, so TLS or loopback only).
+    #[default]
+    Password,
+    /// SASL OAUTHBEARER (RFC 7628), as libpq 18 speaks it.
+    Oauthbearer,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub host: String,
+    #[serde(default = "default_pg_port")]
+    pub port: u16,
+    pub database: String,
+}
+
+fn default_pg_port() -> u16 {
+    5432
+}
+
+/// A backend service account (a PostgreSQL role the gate logs in as).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountConfig {
+    pub password: Option<Secret>,
+    /// Read the password from this environment variable instead.
+    pub password_env: Option<String>,
+}
+
+/// One mapping rule: a token role to a service account. `role = "*"` matches any token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRule {
+    pub role: String,
+    pub account: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresGateConfig {
+    pub listen: SocketAddr,
+    pub upstream: UpstreamConfig,
+    #[serde(default)]
+    pub auth: ClientAuth,
+    /// Accept a token as a cleartext password from non-loopback clients. The gate does not
+    /// terminate TLS yet, so this is the only way to serve clients off this host.
+    #[serde(default)]
+    pub allow_insecure_password: bool,
+    /// The startup `user` must equal the token's identity claim.
+    #[serde(default = "yes")]
+    pub match_user: bool,
+    /// Backend connections per service account.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    #[serde(default = "default_max_clients")]
+    pub max_client_connections: usize,
+    /// How long a client waits for a backend connection before SQLSTATE 53300.
+    #[serde(default = "default_queue_timeout", with = "humantime_serde")]
+    pub queue_timeout: Duration,
+    /// Idle backend connections are closed after this long.
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Time from connect to authenticated; slower clients are dropped.
+    #[serde(default = "default_auth_timeout", with = "humantime_serde")]
+    pub auth_timeout: Duration,
+    /// Run on a backend connection when a client lets go of it.
+    #[serde(default = "default_reset_query")]
+    pub reset_query: String,
+    /// Service accounts by PostgreSQL role name.
+    pub accounts: BTreeMap<String, AccountConfig>,
+    /// Ordered: the first rule whose role the token carries wins.
+    pub roles: Vec<RoleRule>,
+    /// Settings made on every backend assignment, from token claims.
+    #[serde(default = "default_context")]
+    pub context: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_pool_size() -> usize {
+    20
+}
+fn default_max_clients() -> usize {
+    1000
+}
+fn default_queue_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_auth_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_reset_query() -> String {
+    "DISCARD ALL".into()
+}
+fn default_context() -> BTreeMap<String, String> {
+    [("app.user_id", "sub"), ("app.tenant_id", "tenant"), ("app.roles", "roles"), ("app.client_id", "client_id"), ("app.email", "email")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+impl AccountConfig {
+    /// The password from config or its environment variable; `None` for trust authentication.
+    pub fn resolve_password(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<String>, String> {
+        match (&self.password, &self.password_env) {
+            (Some(p), None) => Ok(Some(p.expose().to_owned())),
+            (None, Some(var)) => env(var).map(Some).ok_or_else(|| format!("environment variable {var} is not set")),
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err("set password or password_env, not both".into()),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Telling PostgreSQL who the caller is, for row-level security: one extended-protocol
+//! statement, `SELECT set_config($1, $2, false), …`, with every name and value a bound
+//! parameter — never spliced into SQL text.
+
+use bytes::{BufMut, BytesMut};
+use ward_token::remote::Identity;
+
+use super::backend::{Backend, BackendError};
+use crate::protocol::codec::{put_cstr, put_frame};
+
+/// The settings to make, in order: `(setting, value)`.
+pub fn values(context: &std::collections::BTreeMap<String, String>, identity: &Identity) -> Vec<(String, String)> {
+    context
+        .iter()
+        .map(|(setting, claim)| {
+            let value = match claim.as_str() {
+                // The roles the gate mapped on, from the issuer's configured roles claim.
+                "roles" => identity.roles.join(","),
+                "sub" => identity.subject.clone(),
+                "identity" => identity.identity.clone(),
+                other => identity.claim_text(other).unwrap_or_default(),
+            };
+            (setting.clone(), value)
+        })
+        .collect()
+}
+
+/// Parse/Bind/Execute/Sync for the settings, as bytes ready to send.
+pub fn encode(settings: &[(String, String)]) -> BytesMut {
+    let mut out = BytesMut::new();
+    if settings.is_empty() {
+        return out;
+    }
+    let sql = (0..settings.len())
+        .map(|i| format!("set_config(${}, ${}, false)", 2 * i + 1, 2 * i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let params = 2 * settings.len();
+    put_frame(&mut out, b'P', |b| {
+        put_cstr(b, ""); // unnamed statement
+        put_cstr(b, &format!("SELECT {sql}"));
+        b.put_i16(0); // let the server infer text
+    });
+    put_frame(&mut out, b'B', |b| {
+        put_cstr(b, ""); // unnamed portal
+        put_cstr(b, "");
+        b.put_i16(0); // all parameters in text format
+        b.put_i16(params as i16);
+        for (name, value) in settings {
+            for v in [name, value] {
+                b.put_i32(v.len() as i32);
+                b.extend_from_slice(v.as_bytes());
+            }
+        }
+        b.put_i16(0);
+    });
+    put_frame(&mut out, b'E', |b| {
+        put_cstr(b, "");
+        b.put_i32(0);
+    });
+    put_frame(&mut out, b'S', |_| {});
+    out
+}
+
+pub async fn apply(backend: &mut Backend, settings: &[(String, String)]) -> Result<(), BackendError> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    backend.conn.send(&encode(settings)).await?;
+    backend.until_ready().await.map(|_| ())
+}

@@ -1,0 +1,123 @@
+//! Backend connections per service account. A semaphore bounds them (`pool_size`); waiting
+//! longer than `queue_timeout` fails with SQLSTATE 53300. Idle connections older than
+//! `idle_timeout` are closed instead of reused; a released connection is reset first and
+//! only reused if the reset leaves it idle outside any transaction.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::backend::{self, Backend, BackendError, Upstream};
+
+pub struct Pool {
+    upstream: Upstream,
+    account: String,
+    password: Option<String>,
+    permits: Arc<Semaphore>,
+    idle: Mutex<Vec<Backend>>,
+    idle_timeout: Duration,
+    queue_timeout: Duration,
+    reset_query: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcquireError {
+    #[error("no backend connection became free within the queue timeout")]
+    QueueTimeout,
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// A backend connection on loan, holding its pool slot.
+pub struct Lease {
+    pub backend: Backend,
+    _permit: OwnedSemaphorePermit,
+}
+
+pub struct PoolSettings {
+    pub size: usize,
+    pub idle_timeout: Duration,
+    pub queue_timeout: Duration,
+    pub reset_query: String,
+}
+
+impl Pool {
+    pub fn new(upstream: Upstream, account: String, password: Option<String>, settings: PoolSettings) -> Self {
+        Self {
+            upstream,
+            account,
+            password,
+            permits: Arc::new(Semaphore::new(settings.size)),
+            idle: Mutex::new(Vec::new()),
+            idle_timeout: settings.idle_timeout,
+            queue_timeout: settings.queue_timeout,
+            reset_query: settings.reset_query,
+        }
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    pub async fn acquire(&self) -> Result<Lease, AcquireError> {
+        let started = Instant::now();
+        let permit = tokio::time::timeout(self.queue_timeout, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| AcquireError::QueueTimeout)?
+            .map_err(|_| AcquireError::QueueTimeout)?;
+        metrics::histogram!("ward_pg_pool_wait_seconds", "account" => self.account.clone()).record(started.elapsed().as_secs_f64());
+        if let Some(backend) = self.take_idle() {
+            return Ok(Lease { backend, _permit: permit });
+        }
+        Ok(Lease { backend: self.connect().await?, _permit: permit })
+    }
+
+    /// A fresh connection in place of one that failed (after a PostgreSQL restart, say).
+    pub async fn replace(&self, lease: Lease) -> Result<Lease, AcquireError> {
+        let Lease { backend, _permit } = lease;
+        drop(backend);
+        Ok(Lease { backend: self.connect().await?, _permit })
+    }
+
+    async fn connect(&self) -> Result<Backend, BackendError> {
+        backend::connect(&self.upstream, &self.account, self.password.as_deref()).await.inspect_err(|e| {
+            metrics::counter!("ward_pg_backend_errors_total", "account" => self.account.clone()).increment(1);
+            tracing::warn!(account = %self.account, error = %e, "backend connection failed");
+        })
+    }
+
+    fn take_idle(&self) -> Option<Backend> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(backend) = idle.pop() {
+            if backend.idle_since.elapsed() < self.idle_timeout {
+                return Some(backend);
+            }
+        }
+        None
+    }
+
+    /// Returns a connection: reset, and kept if the reset leaves it idle. `clean` says the
+    /// session ended between messages, outside a transaction.
+    pub async fn release(&self, lease: Lease, clean: bool) {
+        let Lease { mut backend, _permit } = lease;
+        if !clean {
+            return;
+        }
+        match backend.simple_query(&self.reset_query).await {
+            Ok(b'I') => {
+                backend.idle_since = Instant::now();
+                if let Ok(mut idle) = self.idle.lock() {
+                    idle.push(backend);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(account = %self.account, error = %e, "dropping a backend connection that failed its reset"),
+        }
+    }
+
+    /// Idle connections, for tests and metrics.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().map_or(0, |i| i.len())
+    }
+}

@@ -1,0 +1,202 @@
+//! Session relay: bytes flow both ways untouched, while a light tracker follows message
+//! boundaries — to stop at the client's Terminate, to count queries against ReadyForQuery,
+//! and so to know whether the backend connection is clean enough to go back to the pool.
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Follows message boundaries in one direction without buffering whole messages.
+#[derive(Default)]
+pub struct FrameTracker {
+    /// Body bytes left in the current message.
+    remaining: usize,
+    /// The next body byte is a ReadyForQuery status.
+    status_next: bool,
+    /// Transaction status from the latest ReadyForQuery (`I`, `T` or `E`).
+    pub last_ready: Option<u8>,
+    /// Messages that will be answered by a ReadyForQuery (Query, Sync, FunctionCall) — or,
+    /// from the backend, ReadyForQuery messages seen.
+    pub sync_points: u64,
+}
+
+pub struct Scan {
+    /// Bytes of the input that may be forwarded now.
+    pub forward: usize,
+    /// A Terminate message starts at `forward`.
+    pub terminate: bool,
+    /// The stream is not PostgreSQL protocol.
+    pub broken: bool,
+}
+
+impl FrameTracker {
+    /// Scans `data`, which starts where the last scan stopped. Incomplete message headers at
+    /// the end are left out of `forward`, to be scanned again with more data.
+    pub fn scan(&mut self, data: &[u8], from_client: bool) -> Scan {
+        let mut i = 0;
+        loop {
+            if self.remaining > 0 {
+                if i >= data.len() {
+                    return Scan { forward: i, terminate: false, broken: false };
+                }
+                if self.status_next {
+                    self.last_ready = Some(data[i]);
+                    self.status_next = false;
+                }
+                let n = self.remaining.min(data.len() - i);
+                self.remaining -= n;
+                i += n;
+                continue;
+            }
+            if data.len() - i < 5 {
+                return Scan { forward: i, terminate: false, broken: false };
+            }
+            let tag = data[i];
+            let len = i32::from_be_bytes([data[i + 1], data[i + 2], data[i + 3], data[i + 4]]);
+            if len < 4 {
+                return Scan { forward: i, terminate: false, broken: true };
+            }
+            if from_client && tag == b'X' {
+                return Scan { forward: i, terminate: true, broken: false };
+            }
+            let counts = if from_client { matches!(tag, b'Q' | b'S' | b'F') } else { tag == b'Z' };
+            if counts {
+                self.sync_points += 1;
+            }
+            self.remaining = len as usize - 4;
+            self.status_next = !from_client && tag == b'Z' && self.remaining > 0;
+            i += 5;
+        }
+    }
+
+    /// Between messages.
+    pub fn at_boundary(&self) -> bool {
+        self.remaining == 0
+    }
+}
+
+/// One direction's state, inspected after the relay ends.
+#[derive(Default)]
+pub struct Direction {
+    pub tracker: FrameTracker,
+    pub bytes: u64,
+    /// Bytes read but not yet forwarded (an incomplete header).
+    pending: BytesMut,
+    /// A write was under way when the relay stopped.
+    writing: bool,
+}
+
+impl Direction {
+    pub fn quiet(&self) -> bool {
+        self.tracker.at_boundary() && self.pending.is_empty() && !self.writing
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    /// The client sent Terminate or closed its side.
+    ClientLeft,
+    /// The backend closed, failed, or spoke something that is not the protocol.
+    BackendFailed,
+    /// Writing to the client failed.
+    ClientFailed,
+}
+
+/// Pumps `from` into `to` until EOF, error or Terminate.
+async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    from: &mut R,
+    to: &mut W,
+    state: &mut Direction,
+    from_client: bool,
+    initial: BytesMut,
+) -> End {
+    let (read_fail, write_fail) = if from_client { (End::ClientLeft, End::BackendFailed) } else { (End::BackendFailed, End::ClientFailed) };
+    let mut buf = initial;
+    loop {
+        if !buf.is_empty() {
+            let mut data = std::mem::take(&mut state.pending);
+            data.extend_from_slice(&buf);
+            let scan = state.tracker.scan(&data, from_client);
+            if scan.broken {
+                return if from_client { End::ClientLeft } else { End::BackendFailed };
+            }
+            if scan.forward > 0 {
+                state.writing = true;
+                if to.write_all(&data[..scan.forward]).await.is_err() {
+                    return write_fail;
+                }
+                state.writing = false;
+                state.bytes += scan.forward as u64;
+            }
+            if scan.terminate {
+                return End::ClientLeft;
+            }
+            state.pending = data.split_off(scan.forward);
+            buf.clear();
+        }
+        buf.reserve(16 * 1024);
+        match from.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return read_fail,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Relays between client and backend until one side ends.
+pub async fn relay<C, B>(client: &mut C, backend: &mut B, client_leftover: BytesMut, up: &mut Direction, down: &mut Direction) -> End
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut client_read, mut client_write) = tokio::io::split(client);
+    let (mut backend_read, mut backend_write) = tokio::io::split(backend);
+    tokio::select! {
+        end = pump(&mut client_read, &mut backend_write, up, true, client_leftover) => end,
+        end = pump(&mut backend_read, &mut client_write, down, false, BytesMut::new()) => end,
+    }
+}
+
+/// The backend may serve another client: the client left between messages, every query it
+/// sent was answered, and the last answer left no transaction open.
+pub fn reusable(end: &End, up: &Direction, down: &Direction) -> bool {
+    *end == End::ClientLeft
+        && up.quiet()
+        && down.quiet()
+        && up.tracker.sync_points == down.tracker.sync_points
+        && down.tracker.last_ready.is_none_or(|s| s == b'I')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::codec::{put_cstr, put_frame};
+
+    #[test]
+    fn tracks_boundaries_across_split_reads() {
+        let mut bytes = BytesMut::new();
+        put_frame(&mut bytes, b'Q', |b| put_cstr(b, "select 1"));
+        put_frame(&mut bytes, b'X', |_| {});
+        let mut t = FrameTracker::default();
+        let first = t.scan(&bytes[..3], true);
+        assert_eq!(first.forward, 0, "a partial header is held back");
+        let all = t.scan(&bytes, true);
+        assert!(all.terminate);
+        assert_eq!(all.forward, bytes.len() - 5);
+        assert_eq!(t.sync_points, 1);
+        assert!(t.at_boundary());
+    }
+
+    #[test]
+    fn reads_ready_for_query_status() {
+        let mut bytes = BytesMut::new();
+        put_frame(&mut bytes, b'C', |b| put_cstr(b, "BEGIN"));
+        put_frame(&mut bytes, b'Z', |b| b.extend_from_slice(b"T"));
+        let mut t = FrameTracker::default();
+        let s = t.scan(&bytes[..bytes.len() - 1], false);
+        assert_eq!(s.forward, bytes.len() - 1);
+        assert!(!t.at_boundary());
+        t.scan(&bytes[bytes.len() - 1..], false);
+        assert_eq!(t.last_ready, Some(b'T'));
+        assert_eq!(t.sync_points, 1);
+        assert!(t.scan(&[b'Q', 0, 0, 0, 1], true).broken);
+    }
+}

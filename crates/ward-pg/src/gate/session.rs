@@ -1,0 +1,171 @@
+//! One client, from accept to close: handshake, mapping, backend, identity, relay, audit.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use serde_json::json;
+use tokio::net::TcpStream;
+use ward_token::remote::Identity;
+
+use super::Gate;
+use super::conn::Conn;
+use super::handshake::{self, Hello};
+use super::pool::{AcquireError, Lease, Pool};
+use super::relay::{self, Direction};
+use super::{context, mapping};
+use crate::protocol::backend::{self as msg, PgError};
+
+pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
+    let started = Instant::now();
+    let mut client = Conn::new(stream);
+    let hello = tokio::time::timeout(gate.config.auth_timeout, handshake::handshake(gate, &mut client, peer)).await;
+    let hello = match hello {
+        Ok(Ok(hello)) => hello,
+        Ok(Err(refusal)) => {
+            metrics::counter!("ward_pg_auth_failures_total", "reason" => refusal.reason).increment(1);
+            audit_refused(gate, peer, refusal.reason);
+            let _ = send_error(&mut client, &refusal.error).await;
+            return;
+        }
+        Err(_) => {
+            metrics::counter!("ward_pg_auth_failures_total", "reason" => "timeout").increment(1);
+            audit_refused(gate, peer, "timeout");
+            let _ = send_error(&mut client, &PgError::fatal("08006", "authentication timed out")).await;
+            return;
+        }
+    };
+    let (params, identity) = match hello {
+        Hello::Cancel { pid, secret } => {
+            gate.cancel.cancel(&gate.upstream, pid, &secret).await;
+            return;
+        }
+        Hello::Session { params, identity } => (params, identity),
+    };
+
+    let Some(pool) = mapping::account_for(&gate.config.roles, &identity.roles).and_then(|a| gate.pools.get(a)) else {
+        let roles = if identity.roles.is_empty() { "none".to_owned() } else { identity.roles.join(", ") };
+        metrics::counter!("ward_pg_auth_failures_total", "reason" => "no_mapping").increment(1);
+        audit_refused(gate, peer, "no_mapping");
+        let error = PgError::fatal("28000", format!("no role mapping for the token's roles ({roles})"));
+        let _ = send_error(&mut client, &error).await;
+        return;
+    };
+
+    let settings = context::values(&gate.config.context, &identity);
+    let mut lease = match assign(pool, &settings).await {
+        Ok(lease) => lease,
+        Err(e) => {
+            let (code, text, reason) = match e {
+                AcquireError::QueueTimeout => ("53300", "too many connections for this service account; try again later", "queue_timeout"),
+                AcquireError::Backend(_) => ("08006", "the database is not available", "backend"),
+            };
+            audit_refused(gate, peer, reason);
+            let _ = send_error(&mut client, &PgError::fatal(code, text)).await;
+            return;
+        }
+    };
+
+    let (pid, secret) = gate.cancel.register(gate.entropy.as_ref(), lease.backend.pid, lease.backend.secret.clone());
+    let mut out = BytesMut::new();
+    msg::encode_auth_ok(&mut out);
+    for (name, value) in &lease.backend.parameters {
+        msg::encode_parameter_status(&mut out, name, value);
+    }
+    msg::encode_backend_key(&mut out, pid, &secret);
+    msg::encode_ready(&mut out, b'I');
+    if client.send(&out).await.is_err() {
+        gate.cancel.unregister(pid);
+        pool.release(lease, true).await;
+        return;
+    }
+    metrics::gauge!("ward_pg_sessions_active").increment(1.0);
+    audit(gate, "connect", peer, &identity, pool.account(), &params, json!({}));
+
+    let leftover = std::mem::take(&mut client.buf);
+    let (mut up, mut down) = (Direction::default(), Direction::default());
+    let end = relay::relay(&mut client.stream, &mut lease.backend.conn.stream, leftover, &mut up, &mut down).await;
+    let clean = relay::reusable(&end, &up, &down);
+
+    gate.cancel.unregister(pid);
+    metrics::gauge!("ward_pg_sessions_active").decrement(1.0);
+    audit(
+        gate,
+        "disconnect",
+        peer,
+        &identity,
+        pool.account(),
+        &params,
+        json!({
+            "duration_ms": started.elapsed().as_millis() as u64,
+            "bytes_in": up.bytes,
+            "bytes_out": down.bytes,
+            "outcome": format!("{end:?}"),
+        }),
+    );
+    pool.release(lease, clean).await;
+}
+
+/// A backend connection for `settings`: pooled if one is idle, and replaced once if it turns
+/// out dead (PostgreSQL restarted since it was pooled).
+async fn assign(pool: &Pool, settings: &[(String, String)]) -> Result<Lease, AcquireError> {
+    let mut lease = pool.acquire().await?;
+    if context::apply(&mut lease.backend, settings).await.is_ok() {
+        return Ok(lease);
+    }
+    lease = pool.replace(lease).await?;
+    context::apply(&mut lease.backend, settings).await?;
+    Ok(lease)
+}
+
+async fn send_error(client: &mut Conn<TcpStream>, error: &PgError) -> std::io::Result<()> {
+    let mut out = BytesMut::new();
+    msg::encode_error(&mut out, error);
+    client.send(&out).await
+}
+
+/// Too many clients: answered like PostgreSQL does, without reading the startup packet.
+pub async fn refuse_busy(stream: TcpStream, peer: SocketAddr) {
+    metrics::counter!("ward_pg_auth_failures_total", "reason" => "too_many_clients").increment(1);
+    tracing::warn!(client = %peer, "gate at max_client_connections; refusing");
+    let mut client = Conn::new(stream);
+    let _ = send_error(&mut client, &PgError::fatal("53300", "sorry, too many clients already")).await;
+}
+
+/// One JSON audit line. Never the token: identity, subject, client and account only.
+fn audit(
+    gate: &Gate,
+    event: &str,
+    peer: SocketAddr,
+    identity: &Identity,
+    account: &str,
+    params: &crate::protocol::frontend::StartupParams,
+    extra: serde_json::Value,
+) {
+    let mut line = json!({
+        "event": event,
+        "gate": gate.config.listen.to_string(),
+        "identity": identity.identity,
+        "sub": identity.subject,
+        "client_id": identity.client_id,
+        "jti": identity.jti,
+        "account": account,
+        "database": gate.config.upstream.database,
+        "application_name": params.get("application_name"),
+        "client_addr": peer.to_string(),
+    });
+    if let (Some(line), serde_json::Value::Object(extra)) = (line.as_object_mut(), extra) {
+        line.extend(extra);
+    }
+    tracing::info!(target: "ward::audit", "{line}");
+}
+
+fn audit_refused(gate: &Gate, peer: SocketAddr, reason: &str) {
+    let line = json!({
+        "event": "refused",
+        "gate": gate.config.listen.to_string(),
+        "client_addr": peer.to_string(),
+        "reason": reason,
+    });
+    tracing::info!(target: "ward::audit", "{line}");
+}

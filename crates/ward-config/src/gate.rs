@@ -160,10 +160,16 @@ fn default_reset_query() -> String {
     "DISCARD ALL".into()
 }
 fn default_context() -> BTreeMap<String, String> {
-    [("app.user_id", "sub"), ("app.tenant_id", "tenant"), ("app.roles", "roles"), ("app.client_id", "client_id"), ("app.email", "email")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    [
+        ("app.user_id", "sub"),
+        ("app.tenant_id", "tenant"),
+        ("app.roles", "roles"),
+        ("app.client_id", "client_id"),
+        ("app.email", "email"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
 }
 
 impl AccountConfig {

@@ -38,7 +38,11 @@ fn validate_gates(config: &Config) -> Result<(), String> {
         }
         const ALLOWED: &[&str] = &["ES256", "ES384", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
         if let Some(bad) = trust.algorithms.iter().find(|a| !ALLOWED.contains(&a.as_str())) {
-            return Err(format!("trust {}: algorithm {bad:?} is not allowed; use asymmetric ones: {}", trust.issuer, ALLOWED.join(" ")));
+            return Err(format!(
+                "trust {}: algorithm {bad:?} is not allowed; use asymmetric ones: {}",
+                trust.issuer,
+                ALLOWED.join(" ")
+            ));
         }
     }
     for gate in &config.gate.postgres {

@@ -1,10 +1,14 @@
 //! Test fixtures that use the real thing.
 //!
+//! - [`oidc`] — `FakeIssuer`, any OIDC issuer's tokens with any claims.
+//! - [`gate`] — the PostgreSQL gate's fixtures: a SCRAM cluster with service accounts and RLS, and `TestGate`.
 //! - [`pg`] — fresh PostgreSQL databases, on a given server or a throwaway cluster.
 //! - [`issuer`] — `TestIssuer`, the real HTTP server in-process on port 0.
 //! - [`store`] — a migrated `SqlStore` on SQLite or PostgreSQL, for the store's own suite.
 
+pub mod gate;
 pub mod issuer;
+pub mod oidc;
 pub mod pg;
 pub mod store;
 

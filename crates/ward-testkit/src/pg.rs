@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use sqlx::{Connection, PgConnection};
@@ -132,54 +132,113 @@ pub fn as_postgres_user(program: &Path) -> Command {
 }
 
 fn start_throwaway_cluster() -> Result<String> {
-    let bin = postgres_bin_dir()?;
-    let dir = tempfile::Builder::new().prefix("ward-testpg-").tempdir()?.keep();
-    if is_root() {
-        let status = Command::new("chown").args(["-R", "postgres"]).arg(&dir).status()?;
-        if !status.success() {
-            bail!("chown of {} to postgres failed", dir.display());
+    let cluster = Cluster::start(None)?;
+    Ok(format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port))
+}
+
+/// A PostgreSQL cluster this process started, stopped and deleted when the process exits.
+pub struct Cluster {
+    pub port: u16,
+    pub dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl Cluster {
+    /// `initdb` and start. With `scram_password`, TCP logins need SCRAM-SHA-256 and the
+    /// superuser `postgres` gets that password; without, everything is trusted.
+    pub fn start(scram_password: Option<&str>) -> Result<Self> {
+        let bin = postgres_bin_dir()?;
+        let dir = tempfile::Builder::new().prefix("ward-testpg-").tempdir()?.keep();
+        if is_root() {
+            let status = Command::new("chown").args(["-R", "postgres"]).arg(&dir).status()?;
+            if !status.success() {
+                bail!("chown of {} to postgres failed", dir.display());
+            }
         }
-    }
-    let data = dir.join("data");
-    let out = as_postgres_user(&bin.join("initdb"))
-        .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "-D"])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .output()?;
-    if !out.status.success() {
-        bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let port = free_port()?;
-    // A watchdog shell owns the server: it stops it and removes the directory as soon as
-    // this test process exits, however it exits.
-    let script = format!(
-        "{postgres} -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 >'{dir}/log' 2>&1 & pg=$!; \
-         while kill -0 {parent} 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 1; done; kill $pg 2>/dev/null; wait $pg; rm -rf '{dir}'",
-        postgres = if is_root() {
-            format!("runuser -u postgres -- {}", bin.join("postgres").display())
-        } else {
-            bin.join("postgres").display().to_string()
-        },
-        data = data.display(),
-        dir = dir.display(),
-        parent = std::process::id(),
-    );
-    Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(url);
+        let data = dir.join("data");
+        let mut initdb = as_postgres_user(&bin.join("initdb"));
+        initdb.args(["-U", "postgres", "--no-sync", "-E", "UTF8", "--auth-local=trust"]);
+        match scram_password {
+            Some(password) => {
+                let pwfile = dir.join("pw");
+                std::fs::write(&pwfile, password)?;
+                if is_root() {
+                    Command::new("chown").arg("postgres").arg(&pwfile).status()?;
+                }
+                initdb.arg("--auth-host=scram-sha-256").arg(format!("--pwfile={}", pwfile.display()));
+            }
+            None => {
+                initdb.arg("--auth-host=trust");
+            }
         }
-        std::thread::sleep(Duration::from_millis(100));
+        let out = initdb.arg("-D").arg(&data).stdout(Stdio::null()).output()?;
+        if !out.status.success() {
+            bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let port = free_port()?;
+        let cluster = Self { port, dir, bin };
+        cluster.pg_ctl(&["start", "-w", "-l"], true)?;
+        // A watchdog stops the server and removes the directory when this process exits,
+        // however it exits.
+        let script = format!(
+            "while kill -0 {parent} 2>/dev/null; do sleep 1; done; {stop}; rm -rf '{dir}'",
+            parent = std::process::id(),
+            stop = cluster.pg_ctl_command(&["stop", "-m", "immediate"], false),
+            dir = cluster.dir.display(),
+        );
+        Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        Ok(cluster)
     }
-    bail!("throwaway PostgreSQL did not start on port {port}; see {}/log", dir.display())
+
+    /// Restarts the server, as an operator or a crash would: open connections die.
+    pub fn restart(&self) -> Result<()> {
+        self.pg_ctl(&["restart", "-w", "-m", "immediate", "-l"], true)
+    }
+
+    fn pg_ctl_command(&self, args: &[&str], with_log_and_options: bool) -> String {
+        let mut cmd = String::new();
+        if is_root() {
+            cmd.push_str("runuser -u postgres -- ");
+        }
+        cmd.push_str(&format!(
+            "'{}' -D '{}/data' {}",
+            self.bin.join("pg_ctl").display(),
+            self.dir.display(),
+            args.join(" ")
+        ));
+        if with_log_and_options {
+            cmd.push_str(&format!(
+                " '{dir}/log' -o \"-p {port} -k '{dir}' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300\"",
+                dir = self.dir.display(),
+                port = self.port
+            ));
+        }
+        cmd
+    }
+
+    fn pg_ctl(&self, args: &[&str], with_log_and_options: bool) -> Result<()> {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(self.pg_ctl_command(args, with_log_and_options))
+            .stdin(Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "pg_ctl {} failed: {}{}; see {}/log",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                self.dir.display()
+            );
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

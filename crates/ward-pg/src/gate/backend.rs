@@ -51,13 +51,17 @@ pub struct Backend {
 }
 
 pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>) -> Result<Backend, BackendError> {
-    let stream = tokio::time::timeout(upstream.connect_timeout, TcpStream::connect((upstream.host.as_str(), upstream.port)))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+    let stream =
+        tokio::time::timeout(upstream.connect_timeout, TcpStream::connect((upstream.host.as_str(), upstream.port)))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
     stream.set_nodelay(true)?;
     let mut conn = Conn::new(stream);
     let mut out = BytesMut::new();
-    frontend::encode_startup(&mut out, &[("user", account), ("database", &upstream.database), ("application_name", "ward")]);
+    frontend::encode_startup(
+        &mut out,
+        &[("user", account), ("database", &upstream.database), ("application_name", "ward")],
+    );
     conn.send(&out).await?;
 
     let mut scram: Option<ScramSha256> = None;
@@ -69,7 +73,9 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
                 let mut out = BytesMut::new();
                 match request {
                     AuthRequest::Ok => break,
-                    AuthRequest::Cleartext => frontend::encode_password(&mut out, password.ok_or(BackendError::NoPassword)?),
+                    AuthRequest::Cleartext => {
+                        frontend::encode_password(&mut out, password.ok_or(BackendError::NoPassword)?)
+                    }
                     AuthRequest::Md5 { salt } => {
                         let hash = postgres_protocol::authentication::md5_hash(
                             account.as_bytes(),
@@ -82,7 +88,10 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
                         if !mechanisms.iter().any(|m| m == SCRAM_SHA_256) {
                             return Err(BackendError::UnsupportedAuth(mechanisms.join(",")));
                         }
-                        let s = ScramSha256::new(password.ok_or(BackendError::NoPassword)?.as_bytes(), ChannelBinding::unsupported());
+                        let s = ScramSha256::new(
+                            password.ok_or(BackendError::NoPassword)?.as_bytes(),
+                            ChannelBinding::unsupported(),
+                        );
                         frontend::encode_sasl_initial(&mut out, SCRAM_SHA_256, s.message());
                         scram = Some(s);
                     }
@@ -97,7 +106,9 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
                         // password cannot pretend to be PostgreSQL.
                         s.finish(&data).map_err(|e| BackendError::Scram(e.to_string()))?;
                     }
-                    AuthRequest::Unsupported(code) => return Err(BackendError::UnsupportedAuth(format!("code {code}"))),
+                    AuthRequest::Unsupported(code) => {
+                        return Err(BackendError::UnsupportedAuth(format!("code {code}")));
+                    }
                 }
                 if !out.is_empty() {
                     conn.send(&out).await?;

@@ -18,6 +18,8 @@ pub fn values(context: &std::collections::BTreeMap<String, String>, identity: &I
                 "roles" => identity.roles.join(","),
                 "sub" => identity.subject.clone(),
                 "identity" => identity.identity.clone(),
+                // `client_id` (RFC 9068), or `azp` as OIDC issuers name it.
+                "client_id" => identity.client_id.clone().unwrap_or_default(),
                 other => identity.claim_text(other).unwrap_or_default(),
             };
             (setting.clone(), value)

@@ -16,8 +16,14 @@ use crate::protocol::frontend::{self, Startup, StartupParams};
 
 pub enum Hello {
     /// An authenticated client and what it asked for.
-    Session { params: StartupParams, identity: Arc<Identity> },
-    Cancel { pid: i32, secret: Vec<u8> },
+    Session {
+        params: StartupParams,
+        identity: Arc<Identity>,
+    },
+    Cancel {
+        pid: i32,
+        secret: Vec<u8>,
+    },
 }
 
 /// Why a handshake failed: what to tell the client, and a short reason for metrics.
@@ -57,19 +63,27 @@ pub async fn handshake<S: Stream>(gate: &Gate, conn: &mut Conn<S>, peer: SocketA
         conn.send(&out).await?;
     }
     if params.get("replication").is_some_and(|r| r != "false" && r != "0" && r != "off" && r != "no") {
-        return Err(Refusal::new("replication", PgError::fatal("08P01", "replication connections are not supported through the gate")));
+        return Err(Refusal::new(
+            "replication",
+            PgError::fatal("08P01", "replication connections are not supported through the gate"),
+        ));
     }
     let Some(user) = params.get("user").filter(|u| !u.is_empty()).map(str::to_owned) else {
-        return Err(Refusal::new("protocol", PgError::fatal("28000", "no PostgreSQL user name specified in startup packet")));
+        return Err(Refusal::new(
+            "protocol",
+            PgError::fatal("28000", "no PostgreSQL user name specified in startup packet"),
+        ));
     };
 
     let token = match gate.config.auth {
         ClientAuth::Password => password_token(gate, conn, peer).await?,
         ClientAuth::Oauthbearer => bearer_token(gate, conn).await?,
     };
-    let identity = gate.verifier.verify(&token).await.map_err(|e| {
-        Refusal::new(e.reason(), PgError::fatal("28P01", format!("access token refused: {e}")))
-    })?;
+    let identity = gate
+        .verifier
+        .verify(&token)
+        .await
+        .map_err(|e| Refusal::new(e.reason(), PgError::fatal("28P01", format!("access token refused: {e}"))))?;
     if gate.config.match_user && identity.identity != user {
         return Err(Refusal::new(
             "user_mismatch",
@@ -116,7 +130,10 @@ async fn bearer_token<S: Stream>(gate: &Gate, conn: &mut Conn<S>) -> Result<Stri
     }
     let (mechanism, data) = frontend::parse_sasl_initial(frame.body).ok_or_else(malformed)?;
     if mechanism != "OAUTHBEARER" {
-        return Err(Refusal::new("protocol", PgError::fatal("28000", format!("SASL mechanism {mechanism} is not offered"))));
+        return Err(Refusal::new(
+            "protocol",
+            PgError::fatal("28000", format!("SASL mechanism {mechanism} is not offered")),
+        ));
     }
     match parse_oauthbearer(&data.unwrap_or_default()) {
         Some(token) if !token.is_empty() => Ok(token),

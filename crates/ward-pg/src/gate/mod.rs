@@ -85,7 +85,11 @@ impl Gate {
         Ok(Self {
             client_permits: Arc::new(Semaphore::new(config.max_client_connections)),
             oauth_issuer: first.issuer.trim_end_matches('/').to_owned(),
-            oauth_scope: if first.required_scopes.is_empty() { "openid".into() } else { first.required_scopes.join(" ") },
+            oauth_scope: if first.required_scopes.is_empty() {
+                "openid".into()
+            } else {
+                first.required_scopes.join(" ")
+            },
             config,
             verifier,
             pools,
@@ -143,4 +147,28 @@ impl BoundGate {
             }
         }
     }
+}
+
+/// Verification policies from the configuration's `[[trust]]` entries.
+pub fn trust_policies(trust: &[ward_config::TrustConfig]) -> Result<Vec<ward_token::remote::TrustPolicy>, String> {
+    trust
+        .iter()
+        .map(|t| {
+            let algorithms = t
+                .algorithms
+                .iter()
+                .map(|a| a.parse().map_err(|_| format!("trust {}: unknown algorithm {a}", t.issuer)))
+                .collect::<Result<_, _>>()?;
+            Ok(ward_token::remote::TrustPolicy {
+                issuer: t.issuer.clone(),
+                audiences: t.audiences.clone(),
+                algorithms,
+                jwks_uri: t.jwks_uri.clone(),
+                roles_claim: t.roles_claim.clone(),
+                identity_claim: t.identity_claim.clone(),
+                required_scopes: t.required_scopes.clone(),
+                leeway: t.leeway,
+            })
+        })
+        .collect()
 }

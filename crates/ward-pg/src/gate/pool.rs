@@ -66,7 +66,8 @@ impl Pool {
             .await
             .map_err(|_| AcquireError::QueueTimeout)?
             .map_err(|_| AcquireError::QueueTimeout)?;
-        metrics::histogram!("ward_pg_pool_wait_seconds", "account" => self.account.clone()).record(started.elapsed().as_secs_f64());
+        metrics::histogram!("ward_pg_pool_wait_seconds", "account" => self.account.clone())
+            .record(started.elapsed().as_secs_f64());
         if let Some(backend) = self.take_idle() {
             return Ok(Lease { backend, _permit: permit });
         }
@@ -112,7 +113,9 @@ impl Pool {
                 }
             }
             Ok(_) => {}
-            Err(e) => tracing::debug!(account = %self.account, error = %e, "dropping a backend connection that failed its reset"),
+            Err(e) => {
+                tracing::debug!(account = %self.account, error = %e, "dropping a backend connection that failed its reset")
+            }
         }
     }
 

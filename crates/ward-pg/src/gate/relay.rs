@@ -109,7 +109,8 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     from_client: bool,
     initial: BytesMut,
 ) -> End {
-    let (read_fail, write_fail) = if from_client { (End::ClientLeft, End::BackendFailed) } else { (End::BackendFailed, End::ClientFailed) };
+    let (read_fail, write_fail) =
+        if from_client { (End::ClientLeft, End::BackendFailed) } else { (End::BackendFailed, End::ClientFailed) };
     let mut buf = initial;
     loop {
         if !buf.is_empty() {
@@ -142,7 +143,13 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
 }
 
 /// Relays between client and backend until one side ends.
-pub async fn relay<C, B>(client: &mut C, backend: &mut B, client_leftover: BytesMut, up: &mut Direction, down: &mut Direction) -> End
+pub async fn relay<C, B>(
+    client: &mut C,
+    backend: &mut B,
+    client_leftover: BytesMut,
+    up: &mut Direction,
+    down: &mut Direction,
+) -> End
 where
     C: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,

@@ -57,7 +57,9 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
         Ok(lease) => lease,
         Err(e) => {
             let (code, text, reason) = match e {
-                AcquireError::QueueTimeout => ("53300", "too many connections for this service account; try again later", "queue_timeout"),
+                AcquireError::QueueTimeout => {
+                    ("53300", "too many connections for this service account; try again later", "queue_timeout")
+                }
                 AcquireError::Backend(_) => ("08006", "the database is not available", "backend"),
             };
             audit_refused(gate, peer, reason);

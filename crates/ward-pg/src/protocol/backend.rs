@@ -131,7 +131,9 @@ impl PgError {
 
 pub fn encode_error(out: &mut BytesMut, e: &PgError) {
     put_frame(out, b'E', |b| {
-        for (field, value) in [(b'S', e.severity), (b'V', e.severity), (b'C', e.code.as_str()), (b'M', e.message.as_str())] {
+        for (field, value) in
+            [(b'S', e.severity), (b'V', e.severity), (b'C', e.code.as_str()), (b'M', e.message.as_str())]
+        {
             b.put_u8(field);
             put_cstr(b, value);
         }
@@ -184,7 +186,10 @@ mod tests {
             parse_auth(frame.body),
             Some(AuthRequest::Sasl { mechanisms: vec!["SCRAM-SHA-256".into(), "OAUTHBEARER".into()] })
         );
-        assert_eq!(parse_auth(BytesMut::from(&[0, 0, 0, 5, 1, 2, 3, 4][..])), Some(AuthRequest::Md5 { salt: [1, 2, 3, 4] }));
+        assert_eq!(
+            parse_auth(BytesMut::from(&[0, 0, 0, 5, 1, 2, 3, 4][..])),
+            Some(AuthRequest::Md5 { salt: [1, 2, 3, 4] })
+        );
         assert_eq!(parse_auth(BytesMut::from(&[0, 0][..])), None);
     }
 }

@@ -1,0 +1,87 @@
+//! `FakeIssuer`: an OIDC issuer in miniature — discovery and a JWKS it can rotate, break and
+//! count — that signs whatever claims a test wants (roles, tenants, emails), as Auth0,
+//! Keycloak or Entra would.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use ward_core::{Clock, SigningAlg, SystemClock};
+use ward_token::key::{SigningKey, generate_pkcs8};
+
+pub struct FakeIssuer {
+    pub url: String,
+    pub key: SigningKey,
+    pub keys: Arc<Mutex<Vec<Value>>>,
+    pub down: Arc<AtomicBool>,
+    pub jwks_fetches: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeIssuer {
+    /// Starts on a free port with one fresh key of `alg`.
+    pub async fn start(alg: SigningAlg) -> Result<Self> {
+        let key = SigningKey::from_pkcs8(alg, &generate_pkcs8(alg)?)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let keys = Arc::new(Mutex::new(vec![key.public_jwk().clone()]));
+        let down = Arc::new(AtomicBool::new(false));
+        let jwks_fetches = Arc::new(AtomicUsize::new(0));
+        let discovery = json!({"issuer": url, "jwks_uri": format!("{url}/keys")});
+        let (k, d, n) = (keys.clone(), down.clone(), jwks_fetches.clone());
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                axum::routing::get(move || async move { axum::Json(discovery) }),
+            )
+            .route(
+                "/keys",
+                axum::routing::get(move || {
+                    let (k, d, n) = (k.clone(), d.clone(), n.clone());
+                    async move {
+                        n.fetch_add(1, Ordering::SeqCst);
+                        if d.load(Ordering::SeqCst) {
+                            return Err(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+                        }
+                        let keys = k.lock().map(|k| k.clone()).unwrap_or_default();
+                        Ok(axum::Json(json!({ "keys": keys })))
+                    }
+                }),
+            );
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { url, key, keys, down, jwks_fetches, task })
+    }
+
+    /// Standard claims for `sub` with `roles` under `https://gprxy.io/roles`, valid five
+    /// minutes for audience `pg-gate`; `extra` overrides or adds claims.
+    pub fn claims(&self, sub: &str, roles: &[&str], extra: Value) -> Value {
+        let now = SystemClock.now();
+        let mut claims = json!({
+            "iss": self.url, "sub": sub, "aud": "pg-gate", "exp": now + 300, "iat": now,
+            "email": format!("{sub}@example.com"), "https://gprxy.io/roles": roles,
+            "tenant": "acme", "scope": "openid db", "azp": "test-app", "jti": crate::pg::random_suffix(),
+        });
+        if let (Value::Object(c), Value::Object(e)) = (&mut claims, extra) {
+            c.extend(e);
+        }
+        claims
+    }
+
+    pub fn sign(&self, claims: &Value) -> Result<String> {
+        Ok(ward_token::jws::sign(&self.key, "at+jwt", claims)?)
+    }
+
+    /// A token for `sub` with `roles`.
+    pub fn token(&self, sub: &str, roles: &[&str]) -> Result<String> {
+        self.sign(&self.claims(sub, roles, json!({})))
+    }
+}
+
+impl Drop for FakeIssuer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

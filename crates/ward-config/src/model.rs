@@ -13,6 +13,8 @@ use crate::secret::{DatabaseUrl, Secret};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// Run the issuer's HTTP server. `false` for a node that only runs gates.
+    pub issuer_enabled: bool,
     /// The issuer identifier (`iss`), the public base URL of this server.
     pub issuer: String,
     /// Address the HTTP server binds.
@@ -34,6 +36,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            issuer_enabled: true,
             issuer: "http://localhost:8080".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./ward-data"),

@@ -29,6 +29,9 @@ pub fn validate(config: &mut Config) -> Result<(), String> {
 }
 
 fn validate_gates(config: &Config) -> Result<(), String> {
+    if !config.issuer_enabled && config.gate.postgres.is_empty() {
+        return Err("issuer_enabled = false and no gates configured: nothing to serve".into());
+    }
     for trust in &config.trust {
         if trust.issuer.trim().is_empty() {
             return Err("a [[trust]] entry has an empty issuer".into());

@@ -4,6 +4,7 @@
 
 mod admin;
 mod config;
+mod gate;
 mod serve;
 
 use std::path::Path;

@@ -1,7 +1,6 @@
 //! `ward serve`: the composition root. Configuration in; the issuer and the gates it
 //! configures running until a signal asks them to drain and stop.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -85,12 +84,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// Completes when the stop flag is raised.
-fn stopped(mut rx: watch::Receiver<bool>) -> impl Future<Output = ()> + Send {
-    async move {
-        while !*rx.borrow_and_update() {
-            if rx.changed().await.is_err() {
-                return;
-            }
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            return;
         }
     }
 }

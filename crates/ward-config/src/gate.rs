@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -81,6 +82,16 @@ fn default_pg_port() -> u16 {
     5432
 }
 
+/// The gate's own certificate, for clients that ask for TLS (every libpq client by default).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    /// PEM: the certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
 /// A backend service account (a PostgreSQL role the gate logs in as).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -105,8 +116,10 @@ pub struct PostgresGateConfig {
     pub upstream: UpstreamConfig,
     #[serde(default)]
     pub auth: ClientAuth,
-    /// Accept a token as a cleartext password from non-loopback clients. The gate does not
-    /// terminate TLS yet, so this is the only way to serve clients off this host.
+    /// TLS for clients. Without it, SSLRequest is declined.
+    #[serde(default)]
+    pub tls: Option<ServerTlsConfig>,
+    /// Accept a token as a cleartext password without TLS from non-loopback clients.
     #[serde(default)]
     pub allow_insecure_password: bool,
     /// The startup `user` must equal the token's identity claim.

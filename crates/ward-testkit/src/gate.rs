@@ -142,6 +142,7 @@ pub fn gate_config(db: &GateDb) -> PostgresGateConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         upstream: UpstreamConfig { host: "127.0.0.1".into(), port: db.cluster.port, database: DATABASE.into() },
         auth: ClientAuth::Password,
+        tls: None,
         allow_insecure_password: false,
         match_user: true,
         pool_size: 4,

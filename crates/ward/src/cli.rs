@@ -57,6 +57,26 @@ pub enum AdminCommand {
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// TLS certificates for gates.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TlsCommand {
+    /// Write a self-signed certificate and its key (PEM), for development.
+    SelfSigned {
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Names and addresses the certificate is valid for (repeatable).
+        #[arg(long = "host", value_name = "NAME", default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned()])]
+        hosts: Vec<String>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Args, Debug, Clone, Copy)]

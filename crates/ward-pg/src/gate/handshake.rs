@@ -11,6 +11,7 @@ use ward_token::remote::Identity;
 
 use super::Gate;
 use super::conn::{Conn, MAX_HANDSHAKE_MESSAGE, Stream};
+use super::tls::ClientStream;
 use crate::protocol::backend::{self, PgError};
 use crate::protocol::frontend::{self, Startup, StartupParams};
 
@@ -45,11 +46,34 @@ impl From<std::io::Error> for Refusal {
     }
 }
 
-pub async fn handshake<S: Stream>(gate: &Gate, conn: &mut Conn<S>, peer: SocketAddr) -> Result<Hello, Refusal> {
+pub async fn handshake(gate: &Gate, conn: &mut Conn<ClientStream>, peer: SocketAddr) -> Result<Hello, Refusal> {
     let (minor, params) = loop {
         let (code, body) = conn.read_startup().await?;
         match frontend::parse_startup(code, body) {
-            Ok(Startup::SslRequest | Startup::GssEncRequest) => conn.send(b"N").await?,
+            Ok(Startup::SslRequest) => match (&gate.tls, conn.stream.is_tls()) {
+                (Some(acceptor), false) => {
+                    // Bytes sent before the TLS handshake would be trusted as if encrypted
+                    // (CVE-2021-23214): refuse them.
+                    if !conn.buf.is_empty() {
+                        return Err(Refusal::new(
+                            "protocol",
+                            PgError::fatal("08P01", "unencrypted data after SSL request"),
+                        ));
+                    }
+                    conn.send(b"S").await?;
+                    conn.stream.upgrade(acceptor).await.map_err(|e| {
+                        Refusal::new("tls", PgError::fatal("08P01", format!("TLS handshake failed: {e}")))
+                    })?;
+                }
+                (_, true) => {
+                    return Err(Refusal::new(
+                        "protocol",
+                        PgError::fatal("08P01", "SSL request on an encrypted connection"),
+                    ));
+                }
+                (None, false) => conn.send(b"N").await?,
+            },
+            Ok(Startup::GssEncRequest) => conn.send(b"N").await?,
             Ok(Startup::Cancel { pid, secret }) => return Ok(Hello::Cancel { pid, secret }),
             Ok(Startup::Startup { minor, params }) => break (minor, params),
             Err(e) => return Err(Refusal::new("protocol", PgError::fatal("08P01", e.to_string()))),
@@ -93,12 +117,12 @@ pub async fn handshake<S: Stream>(gate: &Gate, conn: &mut Conn<S>, peer: SocketA
     Ok(Hello::Session { params, identity })
 }
 
-async fn password_token<S: Stream>(gate: &Gate, conn: &mut Conn<S>, peer: SocketAddr) -> Result<String, Refusal> {
-    if !peer.ip().is_loopback() && !gate.config.allow_insecure_password {
+async fn password_token(gate: &Gate, conn: &mut Conn<ClientStream>, peer: SocketAddr) -> Result<String, Refusal> {
+    if !conn.stream.is_tls() && !peer.ip().is_loopback() && !gate.config.allow_insecure_password {
         return Err(Refusal::new(
             "insecure_password",
             PgError::fatal("28000", "a token sent as a password needs a TLS connection")
-                .with_detail("connect over loopback, or set allow_insecure_password = true on the gate"),
+                .with_detail("connect with sslmode=require (the gate needs a tls certificate), or over loopback"),
         ));
     }
     let mut out = BytesMut::new();

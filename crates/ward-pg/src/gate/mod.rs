@@ -8,6 +8,7 @@
 //! - [`context`] — the caller's identity as custom settings, for row-level security.
 //! - [`relay`] — the session relay and its message tracker.
 //! - [`cancel`] — the gate's own cancel keys, forwarded to the right backend.
+//! - [`tls`] — the gate's certificate and TLS-upgradable client streams.
 //! - [`session`] — one client from accept to close, with its audit lines.
 
 pub mod backend;
@@ -19,6 +20,7 @@ pub mod mapping;
 pub mod pool;
 pub mod relay;
 pub mod session;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -47,6 +49,7 @@ pub struct Gate {
     /// Advertised to OAUTHBEARER clients for discovery.
     pub oauth_issuer: String,
     pub oauth_scope: String,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     client_permits: Arc<Semaphore>,
 }
 
@@ -82,7 +85,9 @@ impl Gate {
             pools.insert(account.clone(), Arc::new(pool));
         }
         let first = trust.first().ok_or("no trusted issuer")?;
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         Ok(Self {
+            tls,
             client_permits: Arc::new(Semaphore::new(config.max_client_connections)),
             oauth_issuer: first.issuer.trim_end_matches('/').to_owned(),
             oauth_scope: if first.required_scopes.is_empty() {

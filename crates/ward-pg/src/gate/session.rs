@@ -13,12 +13,13 @@ use super::conn::Conn;
 use super::handshake::{self, Hello};
 use super::pool::{AcquireError, Lease, Pool};
 use super::relay::{self, Direction};
+use super::tls::ClientStream;
 use super::{context, mapping};
 use crate::protocol::backend::{self as msg, PgError};
 
 pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     let started = Instant::now();
-    let mut client = Conn::new(stream);
+    let mut client = Conn::new(ClientStream::Plain(stream));
     let hello = tokio::time::timeout(gate.config.auth_timeout, handshake::handshake(gate, &mut client, peer)).await;
     let hello = match hello {
         Ok(Ok(hello)) => hello,
@@ -120,7 +121,7 @@ async fn assign(pool: &Pool, settings: &[(String, String)]) -> Result<Lease, Acq
     Ok(lease)
 }
 
-async fn send_error(client: &mut Conn<TcpStream>, error: &PgError) -> std::io::Result<()> {
+async fn send_error<S: super::conn::Stream>(client: &mut Conn<S>, error: &PgError) -> std::io::Result<()> {
     let mut out = BytesMut::new();
     msg::encode_error(&mut out, error);
     client.send(&out).await

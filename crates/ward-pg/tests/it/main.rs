@@ -8,6 +8,7 @@ mod oauthbearer;
 mod pooling;
 mod protocol;
 mod rls;
+mod tls;
 
 use std::process::Command;
 

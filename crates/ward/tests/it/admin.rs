@@ -123,3 +123,33 @@ fn a_newer_schema_is_refused() {
     let out = run_err(ward(dir.path()).args(["admin", "client", "list"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("newer"));
 }
+
+#[test]
+fn self_signed_certificates_for_gates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("gate.crt"), dir.path().join("gate.key"));
+    let args = |force: bool| {
+        let mut cmd = ward(dir.path());
+        cmd.args(["admin", "tls", "self-signed", "--cert"])
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .args(["--host", "db.internal"]);
+        if force {
+            cmd.arg("--force");
+        }
+        cmd
+    };
+    let out = run_ok(&mut args(false));
+    assert!(out.contains("db.internal"), "{out}");
+    assert!(std::fs::read_to_string(&cert).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(std::fs::read_to_string(&key).unwrap().contains("PRIVATE KEY-----"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let err = run_err(&mut args(false));
+    assert!(String::from_utf8_lossy(&err.stderr).contains("--force"));
+    run_ok(&mut args(true));
+}

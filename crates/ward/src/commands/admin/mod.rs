@@ -3,6 +3,7 @@
 mod client;
 mod keys;
 mod scope;
+mod tls;
 
 use serde::Serialize;
 use ward_config::Config;
@@ -14,12 +15,16 @@ use ward_token::OsEntropy;
 use crate::cli::{AdminCommand, Output};
 
 pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+    if let AdminCommand::Tls(command) = command {
+        return tls::run(command);
+    }
     let store = ward_server::bootstrap::open_store(&config).await?;
     let admin = Admin { store: &store, clock: &SystemClock, entropy: &OsEntropy };
     let result = match command {
         AdminCommand::Client(c) => client::run(&admin, c).await,
         AdminCommand::Scope(c) => scope::run(&admin, c).await,
         AdminCommand::Keys(c) => keys::run(&config, &store, c).await,
+        AdminCommand::Tls(_) => Ok(()),
     };
     store.close().await;
     result

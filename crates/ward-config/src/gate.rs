@@ -139,6 +139,10 @@ pub struct PostgresGateConfig {
     /// Time from connect to authenticated; slower clients are dropped.
     #[serde(default = "default_auth_timeout", with = "humantime_serde")]
     pub auth_timeout: Duration,
+    /// End sessions when their token expires (FATAL 28000), rather than letting a session
+    /// outlive the token that opened it.
+    #[serde(default)]
+    pub close_on_expiry: bool,
     /// Run on a backend connection when a client lets go of it.
     #[serde(default = "default_reset_query")]
     pub reset_query: String,

@@ -151,6 +151,7 @@ pub fn gate_config(db: &GateDb) -> PostgresGateConfig {
         idle_timeout: Duration::from_secs(600),
         auth_timeout: Duration::from_secs(3),
         reset_query: "DISCARD ALL".into(),
+        close_on_expiry: false,
         accounts,
         roles: vec![rule("admin", "svc_admin"), rule("writer", "svc_writer"), rule("reader", "svc_reader")],
         context: [

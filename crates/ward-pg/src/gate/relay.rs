@@ -99,6 +99,8 @@ pub enum End {
     BackendFailed,
     /// Writing to the client failed.
     ClientFailed,
+    /// The session's token expired (with `close_on_expiry`).
+    TokenExpired,
 }
 
 /// Pumps `from` into `to` until EOF, error or Terminate.

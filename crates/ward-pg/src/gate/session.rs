@@ -87,7 +87,19 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
 
     let leftover = std::mem::take(&mut client.buf);
     let (mut up, mut down) = (Direction::default(), Direction::default());
-    let end = relay::relay(&mut client.stream, &mut lease.backend.conn.stream, leftover, &mut up, &mut down).await;
+    let relaying = relay::relay(&mut client.stream, &mut lease.backend.conn.stream, leftover, &mut up, &mut down);
+    let end = if gate.config.close_on_expiry {
+        let left = identity.expires_at.saturating_sub(ward_core::Clock::now(&ward_core::SystemClock)).max(0);
+        tokio::select! {
+            end = relaying => end,
+            () = tokio::time::sleep(std::time::Duration::from_secs(left as u64)) => relay::End::TokenExpired,
+        }
+    } else {
+        relaying.await
+    };
+    if end == relay::End::TokenExpired {
+        let _ = send_error(&mut client, &PgError::fatal("28000", "the access token of this session has expired")).await;
+    }
     let clean = relay::reusable(&end, &up, &down);
 
     gate.cancel.unregister(pid);

@@ -129,3 +129,22 @@ async fn wards_own_client_credentials_tokens_open_sessions() {
     assert_eq!(out, "svc_reader|reporting|reporting");
     ward.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_when_their_token_expires_if_asked() {
+    let (issuer, gate) = setup_with(|c| c.close_on_expiry = true).await;
+    let now = ward_core::Clock::now(&ward_core::SystemClock);
+    let short = issuer.sign(&issuer.claims("alice", &["reader"], json!({"exp": now + 2}))).unwrap();
+    let client = gate.connect("alice", &short).await.unwrap();
+    client.query_one("select 1", &[]).await.unwrap();
+    let err = client.query_one("select pg_sleep(10)", &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "28000", "{err}");
+    assert!(message(&err).contains("expired"), "{}", message(&err));
+
+    // Without the option, a session outlives its token (the default, as with PostgreSQL passwords).
+    let (issuer, gate) = setup().await;
+    let short = issuer.sign(&issuer.claims("alice", &["reader"], json!({"exp": now + 1}))).unwrap();
+    let client = gate.connect("alice", &short).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    client.query_one("select 1", &[]).await.unwrap();
+}

@@ -103,7 +103,8 @@ pub enum End {
     TokenExpired,
 }
 
-/// Pumps `from` into `to` until EOF, error or Terminate.
+/// Pumps `from` into `to` until EOF, error or Terminate. Reads go into one reused buffer
+/// and are forwarded from it directly; only an incomplete header is carried over.
 async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     from: &mut R,
     to: &mut W,
@@ -116,15 +117,19 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut buf = initial;
     loop {
         if !buf.is_empty() {
-            let mut data = std::mem::take(&mut state.pending);
-            data.extend_from_slice(&buf);
-            let scan = state.tracker.scan(&data, from_client);
+            let carried = !state.pending.is_empty();
+            if carried {
+                state.pending.extend_from_slice(&buf);
+                buf.clear();
+                std::mem::swap(&mut buf, &mut state.pending);
+            }
+            let scan = state.tracker.scan(&buf, from_client);
             if scan.broken {
                 return if from_client { End::ClientLeft } else { End::BackendFailed };
             }
             if scan.forward > 0 {
                 state.writing = true;
-                if to.write_all(&data[..scan.forward]).await.is_err() {
+                if to.write_all(&buf[..scan.forward]).await.is_err() {
                     return write_fail;
                 }
                 state.writing = false;
@@ -133,10 +138,14 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             if scan.terminate {
                 return End::ClientLeft;
             }
-            state.pending = data.split_off(scan.forward);
+            if scan.forward < buf.len() {
+                state.pending.extend_from_slice(&buf[scan.forward..]);
+            }
             buf.clear();
         }
-        buf.reserve(16 * 1024);
+        if buf.capacity() < 8 * 1024 {
+            buf.reserve(16 * 1024);
+        }
         match from.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return read_fail,
             Ok(_) => {}
@@ -144,23 +153,24 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
 }
 
-/// Relays between client and backend until one side ends.
-pub async fn relay<C, B>(
-    client: &mut C,
-    backend: &mut B,
+/// Relays between client and backend until one side ends. Takes the halves of each socket,
+/// so plain TCP can be split without locks.
+pub async fn relay<CR, CW, BR, BW>(
+    client: (&mut CR, &mut CW),
+    backend: (&mut BR, &mut BW),
     client_leftover: BytesMut,
     up: &mut Direction,
     down: &mut Direction,
 ) -> End
 where
-    C: AsyncRead + AsyncWrite + Unpin,
-    B: AsyncRead + AsyncWrite + Unpin,
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    BR: AsyncRead + Unpin,
+    BW: AsyncWrite + Unpin,
 {
-    let (mut client_read, mut client_write) = tokio::io::split(client);
-    let (mut backend_read, mut backend_write) = tokio::io::split(backend);
     tokio::select! {
-        end = pump(&mut client_read, &mut backend_write, up, true, client_leftover) => end,
-        end = pump(&mut backend_read, &mut client_write, down, false, BytesMut::new()) => end,
+        end = pump(client.0, backend.1, up, true, client_leftover) => end,
+        end = pump(backend.0, client.1, down, false, BytesMut::new()) => end,
     }
 }
 

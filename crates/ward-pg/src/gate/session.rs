@@ -87,16 +87,16 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
 
     let leftover = std::mem::take(&mut client.buf);
     let (mut up, mut down) = (Direction::default(), Direction::default());
-    let relaying = relay::relay(&mut client.stream, &mut lease.backend.conn.stream, leftover, &mut up, &mut down);
-    let end = if gate.config.close_on_expiry {
-        let left = identity.expires_at.saturating_sub(ward_core::Clock::now(&ward_core::SystemClock)).max(0);
-        tokio::select! {
-            end = relaying => end,
-            () = tokio::time::sleep(std::time::Duration::from_secs(left as u64)) => relay::End::TokenExpired,
-        }
-    } else {
-        relaying.await
-    };
+    let end = relay_session(
+        gate,
+        &identity,
+        &mut client.stream,
+        &mut lease.backend.conn.stream,
+        leftover,
+        &mut up,
+        &mut down,
+    )
+    .await;
     if end == relay::End::TokenExpired {
         let _ = send_error(&mut client, &PgError::fatal("28000", "the access token of this session has expired")).await;
     }
@@ -119,6 +119,41 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
         }),
     );
     pool.release(lease, clean).await;
+}
+
+/// Relays until the session ends, or its token expires when `close_on_expiry` asks for that.
+async fn relay_session(
+    gate: &Gate,
+    identity: &Identity,
+    client: &mut ClientStream,
+    backend: &mut TcpStream,
+    leftover: BytesMut,
+    up: &mut Direction,
+    down: &mut Direction,
+) -> relay::End {
+    let (mut backend_read, mut backend_write) = backend.split();
+    let backend = (&mut backend_read, &mut backend_write);
+    let relaying = async {
+        match client {
+            // Plain TCP splits into borrowed halves at no cost; TLS needs a shared lock.
+            ClientStream::Plain(tcp) => {
+                let (mut r, mut w) = tcp.split();
+                relay::relay((&mut r, &mut w), backend, leftover, up, down).await
+            }
+            other => {
+                let (mut r, mut w) = tokio::io::split(other);
+                relay::relay((&mut r, &mut w), backend, leftover, up, down).await
+            }
+        }
+    };
+    if !gate.config.close_on_expiry {
+        return relaying.await;
+    }
+    let left = identity.expires_at.saturating_sub(ward_core::Clock::now(&ward_core::SystemClock)).max(0);
+    tokio::select! {
+        end = relaying => end,
+        () = tokio::time::sleep(std::time::Duration::from_secs(left as u64)) => relay::End::TokenExpired,
+    }
 }
 
 /// A backend connection for `settings`: pooled if one is idle, and replaced once if it turns

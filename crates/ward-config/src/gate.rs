@@ -69,6 +69,20 @@ pub enum ClientAuth {
     Oauthbearer,
 }
 
+/// TLS toward PostgreSQL, with libpq's `sslmode` meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpstreamTls {
+    Disable,
+    /// TLS if the server offers it, else plain.
+    #[default]
+    Prefer,
+    /// TLS or nothing; the certificate is not checked (encryption against passive listeners).
+    Require,
+    /// TLS, with the certificate chain checked against `ca_file` and the host name matched.
+    VerifyFull,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
@@ -76,6 +90,11 @@ pub struct UpstreamConfig {
     #[serde(default = "default_pg_port")]
     pub port: u16,
     pub database: String,
+    #[serde(default)]
+    pub tls: UpstreamTls,
+    /// PEM CA certificates for `verify-full`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_pg_port() -> u16 {

@@ -59,6 +59,9 @@ fn validate_gates(config: &Config) -> Result<(), String> {
         if let Some(rule) = gate.roles.iter().find(|r| !gate.accounts.contains_key(&r.account)) {
             return Err(format!("{name}: role {:?} maps to unknown account {:?}", rule.role, rule.account));
         }
+        if gate.upstream.tls == crate::gate::UpstreamTls::VerifyFull && gate.upstream.ca_file.is_none() {
+            return Err(format!("{name}: upstream.tls = \"verify-full\" needs upstream.ca_file"));
+        }
         if gate.pool_size == 0 || gate.max_client_connections == 0 {
             return Err(format!("{name}: pool_size and max_client_connections must be at least 1"));
         }

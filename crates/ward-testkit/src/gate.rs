@@ -140,7 +140,13 @@ pub fn gate_config(db: &GateDb) -> PostgresGateConfig {
     let rule = |role: &str, account: &str| RoleRule { role: role.into(), account: account.into() };
     PostgresGateConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        upstream: UpstreamConfig { host: "127.0.0.1".into(), port: db.cluster.port, database: DATABASE.into() },
+        upstream: UpstreamConfig {
+            host: "127.0.0.1".into(),
+            port: db.cluster.port,
+            database: DATABASE.into(),
+            tls: Default::default(),
+            ca_file: None,
+        },
         auth: ClientAuth::Password,
         tls: None,
         allow_insecure_password: false,

@@ -196,6 +196,28 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Turns TLS on with a fresh self-signed certificate for `127.0.0.1` and `localhost`;
+    /// returns the certificate's path, for clients to trust.
+    pub fn enable_tls(&self) -> Result<PathBuf> {
+        let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+        let data = self.dir.join("data");
+        let (cert, key) = (data.join("server.crt"), data.join("server.key"));
+        std::fs::write(&cert, generated.cert.pem())?;
+        std::fs::write(&key, generated.signing_key.serialize_pem())?;
+        let mut conf = std::fs::OpenOptions::new().append(true).open(data.join("postgresql.auto.conf"))?;
+        std::io::Write::write_all(&mut conf, b"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")?;
+        let mut chmod = Command::new("chmod");
+        chmod.arg("600").arg(&key);
+        chmod.status()?;
+        if is_root() {
+            Command::new("chown").arg("postgres").arg(&cert).arg(&key).status()?;
+        }
+        self.pg_ctl(&["reload"], false)?;
+        let copy = self.dir.join("ca.crt");
+        std::fs::copy(&cert, &copy)?;
+        Ok(copy)
+    }
+
     /// Restarts the server, as an operator or a crash would: open connections die.
     pub fn restart(&self) -> Result<()> {
         self.pg_ctl(&["restart", "-w", "-m", "immediate", "-l"], true)

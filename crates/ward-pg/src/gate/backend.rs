@@ -9,6 +9,7 @@ use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, Scr
 use tokio::net::TcpStream;
 
 use super::conn::{Conn, MAX_HANDSHAKE_MESSAGE};
+use super::upstream_tls::{BackendStream, UpstreamSecurity};
 use crate::protocol::backend::{AuthRequest, parse_auth, parse_backend_key, parse_error, parse_parameter_status};
 use crate::protocol::frontend;
 
@@ -19,6 +20,7 @@ pub struct Upstream {
     pub port: u16,
     pub database: String,
     pub connect_timeout: Duration,
+    pub security: UpstreamSecurity,
 }
 
 /// A backend login failure. `Refused` carries PostgreSQL's own SQLSTATE and message, which
@@ -41,7 +43,7 @@ pub enum BackendError {
 
 /// An authenticated backend connection, ready for queries.
 pub struct Backend {
-    pub conn: Conn<TcpStream>,
+    pub conn: Conn<BackendStream>,
     pub account: String,
     /// ParameterStatus values as the server reported them at login.
     pub parameters: Vec<(String, String)>,
@@ -56,6 +58,9 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
     stream.set_nodelay(true)?;
+    let stream = tokio::time::timeout(upstream.connect_timeout, upstream.security.secure(stream))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
     let mut conn = Conn::new(stream);
     let mut out = BytesMut::new();
     frontend::encode_startup(

@@ -8,6 +8,7 @@
 //! - [`context`] — the caller's identity as custom settings, for row-level security.
 //! - [`relay`] — the session relay and its message tracker.
 //! - [`cancel`] — the gate's own cancel keys, forwarded to the right backend.
+//! - [`upstream_tls`] — TLS toward PostgreSQL with libpq's sslmode meanings.
 //! - [`tls`] — the gate's certificate and TLS-upgradable client streams.
 //! - [`session`] — one client from accept to close, with its audit lines.
 
@@ -21,6 +22,7 @@ pub mod pool;
 pub mod relay;
 pub mod session;
 pub mod tls;
+pub mod upstream_tls;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -67,6 +69,7 @@ impl Gate {
             port: config.upstream.port,
             database: config.upstream.database.clone(),
             connect_timeout: Duration::from_secs(5),
+            security: upstream_tls::UpstreamSecurity::new(&config.upstream)?,
         };
         let mut pools = HashMap::new();
         for (account, settings) in &config.accounts {

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use ward_token::remote::Identity;
 
@@ -14,6 +15,7 @@ use super::handshake::{self, Hello};
 use super::pool::{AcquireError, Lease, Pool};
 use super::relay::{self, Direction};
 use super::tls::ClientStream;
+use super::upstream_tls::BackendStream;
 use super::{context, mapping};
 use crate::protocol::backend::{self as msg, PgError};
 
@@ -126,26 +128,20 @@ async fn relay_session(
     gate: &Gate,
     identity: &Identity,
     client: &mut ClientStream,
-    backend: &mut TcpStream,
+    backend: &mut BackendStream,
     leftover: BytesMut,
     up: &mut Direction,
     down: &mut Direction,
 ) -> relay::End {
-    let (mut backend_read, mut backend_write) = backend.split();
-    let backend = (&mut backend_read, &mut backend_write);
-    let relaying = async {
-        match client {
-            // Plain TCP splits into borrowed halves at no cost; TLS needs a shared lock.
-            ClientStream::Plain(tcp) => {
-                let (mut r, mut w) = tcp.split();
-                relay::relay((&mut r, &mut w), backend, leftover, up, down).await
-            }
-            other => {
-                let (mut r, mut w) = tokio::io::split(other);
-                relay::relay((&mut r, &mut w), backend, leftover, up, down).await
-            }
-        }
-    };
+    let (mut client_read, mut client_write) = client_halves(client);
+    let (mut backend_read, mut backend_write) = backend_halves(backend);
+    let relaying = relay::relay(
+        (&mut client_read, &mut client_write),
+        (&mut backend_read, &mut backend_write),
+        leftover,
+        up,
+        down,
+    );
     if !gate.config.close_on_expiry {
         return relaying.await;
     }
@@ -153,6 +149,36 @@ async fn relay_session(
     tokio::select! {
         end = relaying => end,
         () = tokio::time::sleep(std::time::Duration::from_secs(left as u64)) => relay::End::TokenExpired,
+    }
+}
+
+type Reader<'a> = Box<dyn AsyncRead + Unpin + Send + 'a>;
+type Writer<'a> = Box<dyn AsyncWrite + Unpin + Send + 'a>;
+
+// Plain TCP splits into borrowed halves at no cost; TLS needs tokio's locked split.
+fn client_halves(stream: &mut ClientStream) -> (Reader<'_>, Writer<'_>) {
+    match stream {
+        ClientStream::Plain(tcp) => {
+            let (r, w) = tcp.split();
+            (Box::new(r), Box::new(w))
+        }
+        other => {
+            let (r, w) = tokio::io::split(other);
+            (Box::new(r), Box::new(w))
+        }
+    }
+}
+
+fn backend_halves(stream: &mut BackendStream) -> (Reader<'_>, Writer<'_>) {
+    match stream {
+        BackendStream::Plain(tcp) => {
+            let (r, w) = tcp.split();
+            (Box::new(r), Box::new(w))
+        }
+        other => {
+            let (r, w) = tokio::io::split(other);
+            (Box::new(r), Box::new(w))
+        }
     }
 }
 

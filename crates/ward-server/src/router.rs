@@ -36,3 +36,14 @@ pub fn router(state: AppState, limits: &RouterLimits) -> Router {
         .layer(axum::middleware::from_fn_with_state(limits.access_log, telemetry::access_log))
         .with_state(state)
 }
+
+/// For a node without the issuer: liveness and metrics only.
+pub fn ops_router(metrics: metrics_exporter_prometheus::PrometheusHandle) -> Router {
+    let render = move || {
+        let metrics = metrics.clone();
+        async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics.render()) }
+    };
+    Router::new()
+        .route("/health", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .route("/metrics", get(render))
+}

@@ -85,6 +85,7 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
         return;
     }
     metrics::gauge!("ward_pg_sessions_active").increment(1.0);
+    metrics::counter!("ward_pg_sessions_total", "account" => pool.account().to_owned()).increment(1);
     audit(gate, "connect", peer, &identity, pool.account(), &params, json!({}));
 
     let leftover = std::mem::take(&mut client.buf);

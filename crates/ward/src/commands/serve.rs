@@ -45,6 +45,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         );
         tasks.spawn(server.run(stopped(stop_rx.clone())));
         issuer_store = Some(oauth);
+    } else {
+        // Gates alone still answer /health and /metrics on `listen`.
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        tracing::info!(listen = %listener.local_addr()?, "health and metrics ready (issuer disabled)");
+        let ops = ward_server::router::ops_router(telemetry::prometheus());
+        let stop = stopped(stop_rx.clone());
+        tasks.spawn(async move {
+            if let Err(e) = axum::serve(listener, ops).with_graceful_shutdown(stop).await {
+                tracing::error!(error = %e, "health and metrics server failed");
+            }
+        });
     }
 
     // Gates verify tokens locally; the verifier's background refresh lives as long as they do.

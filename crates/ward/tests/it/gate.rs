@@ -15,9 +15,11 @@ async fn a_gates_only_node_accepts_another_issuers_tokens() {
     let issuer = FakeIssuer::start(ward_core::SigningAlg::RS256).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let port = ward_testkit::pg::free_port().unwrap();
+    let ops_port = ward_testkit::pg::free_port().unwrap();
     let config = format!(
         r#"
 issuer_enabled = false
+listen = "127.0.0.1:{ops_port}"
 
 [[trust]]
 issuer = "{issuer}"
@@ -73,6 +75,21 @@ accounts.svc_reader = {{ password = "reader-secret" }}
     let out = tokio::task::spawn_blocking(move || psql.output().unwrap()).await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "svc_writer|frank|writer");
+
+    // A refused connection, then the metrics that count it.
+    let mut refused = std::process::Command::new("psql");
+    refused
+        .arg(format!("host=127.0.0.1 port={port} dbname=app user=frank@example.com sslmode=disable"))
+        .args(["-X", "-c", "select 1"])
+        .env("PGPASSWORD", "not-a-token");
+    let out = tokio::task::spawn_blocking(move || refused.output().unwrap()).await.unwrap();
+    assert!(!out.status.success());
+    let metrics = reqwest::get(format!("http://127.0.0.1:{ops_port}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"ward_pg_auth_failures_total{reason="malformed"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"ward_pg_sessions_total{account="svc_writer"} 1"#), "{metrics}");
+    assert!(metrics.contains("ward_pg_pool_wait_seconds"), "{metrics}");
+    let health = reqwest::get(format!("http://127.0.0.1:{ops_port}/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
 
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;

@@ -69,6 +69,16 @@ pub enum ClientAuth {
     Oauthbearer,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolMode {
+    /// A backend connection per client session.
+    #[default]
+    Session,
+    /// A backend connection per transaction; named prepared statements follow the client.
+    Transaction,
+}
+
 /// TLS toward PostgreSQL, with libpq's `sslmode` meanings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -144,6 +154,8 @@ pub struct PostgresGateConfig {
     /// The startup `user` must equal the token's identity claim.
     #[serde(default = "yes")]
     pub match_user: bool,
+    #[serde(default)]
+    pub pool_mode: PoolMode,
     /// Backend connections per service account.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
@@ -162,9 +174,13 @@ pub struct PostgresGateConfig {
     /// outlive the token that opened it.
     #[serde(default)]
     pub close_on_expiry: bool,
-    /// Run on a backend connection when a client lets go of it.
+    /// Run on a backend connection when a client lets go of it (session pooling).
     #[serde(default = "default_reset_query")]
     pub reset_query: String,
+    /// Transaction pooling: run before a backend serves another client, when the previous one
+    /// may have changed session state. Keeps prepared statements, which the gate tracks.
+    #[serde(default = "default_transaction_reset_query")]
+    pub transaction_reset_query: String,
     /// Service accounts by PostgreSQL role name.
     pub accounts: BTreeMap<String, AccountConfig>,
     /// Ordered: the first rule whose role the token carries wins.
@@ -194,6 +210,9 @@ fn default_auth_timeout() -> Duration {
 }
 fn default_reset_query() -> String {
     "DISCARD ALL".into()
+}
+fn default_transaction_reset_query() -> String {
+    "RESET ALL; CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES".into()
 }
 fn default_context() -> BTreeMap<String, String> {
     [

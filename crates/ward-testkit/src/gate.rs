@@ -157,6 +157,9 @@ pub fn gate_config(db: &GateDb) -> PostgresGateConfig {
         idle_timeout: Duration::from_secs(600),
         auth_timeout: Duration::from_secs(3),
         reset_query: "DISCARD ALL".into(),
+        pool_mode: Default::default(),
+        transaction_reset_query:
+            "RESET ALL; CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES".into(),
         close_on_expiry: false,
         accounts,
         roles: vec![rule("admin", "svc_admin"), rule("writer", "svc_writer"), rule("reader", "svc_reader")],

@@ -50,6 +50,12 @@ pub struct Backend {
     pub pid: i32,
     pub secret: Vec<u8>,
     pub idle_since: Instant,
+    /// Transaction pooling: the session whose identity settings are known to be in place.
+    pub identity_of: Option<u64>,
+    /// Transaction pooling: a client may have changed session state (SET, LISTEN, …).
+    pub dirty: bool,
+    /// Transaction pooling: server-side names of the statements prepared on this connection.
+    pub prepared: std::collections::HashSet<String>,
 }
 
 pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>) -> Result<Backend, BackendError> {
@@ -148,7 +154,17 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
             other => return Err(BackendError::Unexpected(other as char)),
         }
     }
-    Ok(Backend { conn, account: account.to_owned(), parameters, pid, secret, idle_since: Instant::now() })
+    Ok(Backend {
+        conn,
+        account: account.to_owned(),
+        parameters,
+        pid,
+        secret,
+        idle_since: Instant::now(),
+        identity_of: None,
+        dirty: false,
+        prepared: Default::default(),
+    })
 }
 
 impl Backend {

@@ -14,8 +14,8 @@ use crate::protocol::frontend;
 #[derive(Clone)]
 struct Target {
     secret: [u8; 4],
-    backend_pid: i32,
-    backend_secret: Vec<u8>,
+    /// The backend serving the session now; `None` between transactions in transaction pooling.
+    backend: Option<(i32, Vec<u8>)>,
 }
 
 #[derive(Default)]
@@ -25,7 +25,7 @@ pub struct CancelRegistry {
 
 impl CancelRegistry {
     /// Issues a fresh key for a session served by the given backend.
-    pub fn register(&self, entropy: &dyn Entropy, backend_pid: i32, backend_secret: Vec<u8>) -> (i32, [u8; 4]) {
+    pub fn register(&self, entropy: &dyn Entropy, backend: Option<(i32, Vec<u8>)>) -> (i32, [u8; 4]) {
         let Ok(mut sessions) = self.sessions.lock() else { return (0, [0; 4]) };
         loop {
             let mut raw = [0u8; 8];
@@ -35,8 +35,17 @@ impl CancelRegistry {
                 continue;
             }
             let secret = [raw[4], raw[5], raw[6], raw[7]];
-            sessions.insert(pid, Target { secret, backend_pid, backend_secret });
+            sessions.insert(pid, Target { secret, backend });
             return (pid, secret);
+        }
+    }
+
+    /// Points a session's key at the backend now serving it (transaction pooling).
+    pub fn retarget(&self, pid: i32, backend: Option<(i32, Vec<u8>)>) {
+        if let Ok(mut sessions) = self.sessions.lock()
+            && let Some(target) = sessions.get_mut(&pid)
+        {
+            target.backend = backend;
         }
     }
 
@@ -50,14 +59,14 @@ impl CancelRegistry {
     /// rest, as PostgreSQL does, so a guesser learns nothing.
     pub async fn cancel(&self, upstream: &Upstream, pid: i32, secret: &[u8]) {
         let target = self.sessions.lock().ok().and_then(|s| s.get(&pid).cloned());
-        let Some(target) = target else { return };
-        let matches = secret.len() == 4 && aws_constant_eq(&target.secret, secret);
+        let Some(Target { secret: key, backend: Some((backend_pid, backend_secret)) }) = target else { return };
+        let matches = secret.len() == 4 && aws_constant_eq(&key, secret);
         if !matches {
             tracing::warn!(pid, "cancel request with a wrong key ignored");
             return;
         }
         let mut out = BytesMut::new();
-        frontend::encode_cancel(&mut out, target.backend_pid, &target.backend_secret);
+        frontend::encode_cancel(&mut out, backend_pid, &backend_secret);
         match tokio::net::TcpStream::connect((upstream.host.as_str(), upstream.port)).await {
             Ok(mut stream) => {
                 let _ = stream.write_all(&out).await;

@@ -27,8 +27,8 @@ pub fn values(context: &std::collections::BTreeMap<String, String>, identity: &I
         .collect()
 }
 
-/// Parse/Bind/Execute/Sync for the settings, as bytes ready to send.
-pub fn encode(settings: &[(String, String)]) -> BytesMut {
+/// Parse/Bind/Execute (and Sync, if `sync`) for the settings, as bytes ready to send.
+pub fn encode(settings: &[(String, String)], sync: bool) -> BytesMut {
     let mut out = BytesMut::new();
     if settings.is_empty() {
         return out;
@@ -60,7 +60,9 @@ pub fn encode(settings: &[(String, String)]) -> BytesMut {
         put_cstr(b, "");
         b.put_i32(0);
     });
-    put_frame(&mut out, b'S', |_| {});
+    if sync {
+        put_frame(&mut out, b'S', |_| {});
+    }
     out
 }
 
@@ -68,6 +70,6 @@ pub async fn apply(backend: &mut Backend, settings: &[(String, String)]) -> Resu
     if settings.is_empty() {
         return Ok(());
     }
-    backend.conn.send(&encode(settings)).await?;
+    backend.conn.send(&encode(settings, true)).await?;
     backend.until_ready().await.map(|_| ())
 }

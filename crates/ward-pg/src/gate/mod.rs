@@ -6,6 +6,8 @@
 //! - [`backend`] — the gate as a PostgreSQL client (SCRAM-SHA-256, md5, trust).
 //! - [`pool`] — backend connections per service account.
 //! - [`context`] — the caller's identity as custom settings, for row-level security.
+//! - [`statements`] — named prepared statements across backends (transaction pooling).
+//! - [`transaction`] — transaction pooling's message loop.
 //! - [`relay`] — the session relay and its message tracker.
 //! - [`cancel`] — the gate's own cancel keys, forwarded to the right backend.
 //! - [`upstream_tls`] — TLS toward PostgreSQL with libpq's sslmode meanings.
@@ -21,7 +23,9 @@ pub mod mapping;
 pub mod pool;
 pub mod relay;
 pub mod session;
+pub mod statements;
 pub mod tls;
+pub mod transaction;
 pub mod upstream_tls;
 
 use std::collections::HashMap;
@@ -53,6 +57,7 @@ pub struct Gate {
     pub oauth_scope: String,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     client_permits: Arc<Semaphore>,
+    next_session: std::sync::atomic::AtomicU64,
 }
 
 impl Gate {
@@ -92,6 +97,7 @@ impl Gate {
         Ok(Self {
             tls,
             client_permits: Arc::new(Semaphore::new(config.max_client_connections)),
+            next_session: std::sync::atomic::AtomicU64::new(1),
             oauth_issuer: first.issuer.trim_end_matches('/').to_owned(),
             oauth_scope: if first.required_scopes.is_empty() {
                 "openid".into()
@@ -105,6 +111,11 @@ impl Gate {
             cancel: CancelRegistry::default(),
             entropy,
         })
+    }
+
+    /// A number for a new client session, unique within this gate.
+    pub fn new_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     pub async fn bind(self: Arc<Self>) -> std::io::Result<BoundGate> {

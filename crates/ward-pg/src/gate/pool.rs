@@ -16,6 +16,7 @@ pub struct Pool {
     password: Option<String>,
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Backend>>,
+    parameters: Mutex<Option<Vec<(String, String)>>>,
     idle_timeout: Duration,
     queue_timeout: Duration,
     reset_query: String,
@@ -50,6 +51,7 @@ impl Pool {
             password,
             permits: Arc::new(Semaphore::new(settings.size)),
             idle: Mutex::new(Vec::new()),
+            parameters: Mutex::new(None),
             idle_timeout: settings.idle_timeout,
             queue_timeout: settings.queue_timeout,
             reset_query: settings.reset_query,
@@ -117,6 +119,30 @@ impl Pool {
                 tracing::debug!(account = %self.account, error = %e, "dropping a backend connection that failed its reset")
             }
         }
+    }
+
+    /// Transaction pooling: returns a connection between transactions, as it is. What the
+    /// next client must not inherit is handled when it is next assigned.
+    pub fn put_back(&self, lease: Lease) {
+        let Lease { mut backend, _permit } = lease;
+        backend.idle_since = Instant::now();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(backend);
+        }
+    }
+
+    /// The server's ParameterStatus values, for a client that is not bound to a backend.
+    pub async fn startup_parameters(&self) -> Result<Vec<(String, String)>, AcquireError> {
+        if let Some(cached) = self.parameters.lock().ok().and_then(|p| p.clone()) {
+            return Ok(cached);
+        }
+        let lease = self.acquire().await?;
+        let parameters = lease.backend.parameters.clone();
+        if let Ok(mut slot) = self.parameters.lock() {
+            *slot = Some(parameters.clone());
+        }
+        self.put_back(lease);
+        Ok(parameters)
     }
 
     /// Idle connections, for tests and metrics.

@@ -16,8 +16,9 @@ use super::pool::{AcquireError, Lease, Pool};
 use super::relay::{self, Direction};
 use super::tls::ClientStream;
 use super::upstream_tls::BackendStream;
-use super::{context, mapping};
+use super::{context, mapping, transaction};
 use crate::protocol::backend::{self as msg, PgError};
+use ward_config::gate::PoolMode;
 
 pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     let started = Instant::now();
@@ -56,6 +57,9 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     };
 
     let settings = context::values(&gate.config.context, &identity);
+    if gate.config.pool_mode == PoolMode::Transaction {
+        return run_transaction_pooled(gate, client, peer, started, &params, &identity, pool, &settings).await;
+    }
     let mut lease = match assign(pool, &settings).await {
         Ok(lease) => lease,
         Err(e) => {
@@ -71,7 +75,8 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
         }
     };
 
-    let (pid, secret) = gate.cancel.register(gate.entropy.as_ref(), lease.backend.pid, lease.backend.secret.clone());
+    let (pid, secret) =
+        gate.cancel.register(gate.entropy.as_ref(), Some((lease.backend.pid, lease.backend.secret.clone())));
     let mut out = BytesMut::new();
     msg::encode_auth_ok(&mut out);
     for (name, value) in &lease.backend.parameters {
@@ -122,6 +127,81 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
         }),
     );
     pool.release(lease, clean).await;
+}
+
+/// The rest of a session under transaction pooling: no backend of its own, one per
+/// transaction.
+#[allow(clippy::too_many_arguments)]
+async fn run_transaction_pooled(
+    gate: &Gate,
+    mut client: Conn<ClientStream>,
+    peer: SocketAddr,
+    started: Instant,
+    params: &crate::protocol::frontend::StartupParams,
+    identity: &Identity,
+    pool: &Pool,
+    settings: &[(String, String)],
+) {
+    let parameters = match pool.startup_parameters().await {
+        Ok(p) => p,
+        Err(e) => {
+            let (code, text, reason) = match e {
+                AcquireError::QueueTimeout => {
+                    ("53300", "too many connections for this service account; try again later", "queue_timeout")
+                }
+                AcquireError::Backend(_) => ("08006", "the database is not available", "backend"),
+            };
+            audit_refused(gate, peer, reason);
+            let _ = send_error(&mut client, &PgError::fatal(code, text)).await;
+            return;
+        }
+    };
+    let (pid, secret) = gate.cancel.register(gate.entropy.as_ref(), None);
+    let mut out = BytesMut::new();
+    msg::encode_auth_ok(&mut out);
+    for (name, value) in &parameters {
+        msg::encode_parameter_status(&mut out, name, value);
+    }
+    msg::encode_backend_key(&mut out, pid, &secret);
+    msg::encode_ready(&mut out, b'I');
+    if client.send(&out).await.is_err() {
+        gate.cancel.unregister(pid);
+        return;
+    }
+    metrics::gauge!("ward_pg_sessions_active").increment(1.0);
+    metrics::counter!("ward_pg_sessions_total", "account" => pool.account().to_owned()).increment(1);
+    audit(gate, "connect", peer, identity, pool.account(), params, json!({ "pool_mode": "transaction" }));
+
+    let session = transaction::Session { gate, pool, settings, id: gate.new_session_id(), cancel_pid: pid };
+    let outcome = session.run(&mut client).await;
+    let label = match &outcome {
+        transaction::Outcome::ClientLeft => "ClientLeft",
+        transaction::Outcome::ClientFailed => "ClientFailed",
+        transaction::Outcome::BackendFailed => "BackendFailed",
+        transaction::Outcome::SetupFailed => "SetupFailed",
+        transaction::Outcome::Refused(_) => "Refused",
+    };
+    match outcome {
+        transaction::Outcome::Refused(error) => {
+            let _ = send_error(&mut client, &error).await;
+        }
+        transaction::Outcome::SetupFailed | transaction::Outcome::BackendFailed => {
+            let error = PgError::fatal("08006", "the database connection failed");
+            let _ = send_error(&mut client, &error).await;
+        }
+        _ => {}
+    }
+    gate.cancel.unregister(pid);
+    metrics::gauge!("ward_pg_sessions_active").decrement(1.0);
+    audit(
+        gate,
+        "disconnect",
+        peer,
+        identity,
+        pool.account(),
+        params,
+        json!({ "duration_ms": started.elapsed().as_millis() as u64, "outcome": label, "pool_mode": "transaction" }),
+    );
 }
 
 /// Relays until the session ends, or its token expires when `close_on_expiry` asks for that.

@@ -9,6 +9,7 @@ mod pooling;
 mod protocol;
 mod rls;
 mod tls;
+mod transaction;
 mod upstream_tls;
 
 use std::process::Command;

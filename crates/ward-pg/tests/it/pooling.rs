@@ -113,8 +113,8 @@ async fn cancel_requests_reach_the_right_backend() {
 
 static PGBENCH_TABLES: OnceCell<()> = OnceCell::const_new();
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pgbench_runs_through_the_gate() {
+/// pgbench's tables in the shared gate database, readable by the reader group.
+pub async fn pgbench_tables() {
     let db = gate_db().await.unwrap();
     PGBENCH_TABLES
         .get_or_init(|| async {
@@ -131,6 +131,11 @@ async fn pgbench_runs_through_the_gate() {
             assert!(crate::run(grant).await.status.success());
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgbench_runs_through_the_gate() {
+    pgbench_tables().await;
     let (issuer, gate) = setup_with(|_| {}).await;
     let token = issuer.token("alice", &["reader"]).unwrap();
     let mut bench = Command::new("pgbench");

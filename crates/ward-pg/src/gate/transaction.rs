@@ -1,0 +1,401 @@
+//! Transaction pooling: a backend serves a client for one transaction, then goes back to the
+//! pool. Messages are handled whole, because some must be rewritten or answered here:
+//!
+//! - On assignment, the caller's identity is set again unless this backend is known to carry
+//!   it already; and if the previous client may have changed session state, a reset runs
+//!   first. The identity statement is sent without its own Sync, ahead of the client's
+//!   messages: should it fail, PostgreSQL skips what follows up to the client's Sync, and the
+//!   gate ends the session — a client never runs with someone else's identity.
+//! - Named prepared statements are renamed by content and prepared again on a backend that
+//!   lacks them (see [`super::statements`]); answers the client expects for work skipped
+//!   here (ParseComplete, CloseComplete) are produced by the gate in their turn.
+//! - A queue of expected answers follows every message sent, so each server message is
+//!   forwarded, swallowed, or preceded by the gate's own answers in order; after an error the
+//!   queue drops what PostgreSQL skips until Sync.
+
+use std::collections::VecDeque;
+
+use bytes::BytesMut;
+
+use super::Gate;
+use super::conn::{Conn, Stream};
+use super::context;
+use super::pool::{AcquireError, Lease, Pool};
+use super::statements::{self, ClientStatements, Prepared};
+use crate::protocol::backend::PgError;
+use crate::protocol::codec::{Frame, put_cstr, put_frame};
+
+/// Largest single message relayed in transaction pooling (PostgreSQL's own limit is 1 GiB).
+pub const MAX_MESSAGE: usize = 256 << 20;
+
+/// What the server will send for something the gate sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Expect {
+    /// ParseComplete, BindComplete or CloseComplete (or an error).
+    One { swallow: bool, prepares: Option<String> },
+    /// An optional ParameterDescription, then RowDescription or NoData.
+    Describe,
+    /// Rows, then CommandComplete, EmptyQueryResponse or PortalSuspended.
+    Execute { swallow: bool },
+    /// ReadyForQuery.
+    Sync,
+    /// A simple query or function call: everything up to ReadyForQuery.
+    UntilReady { swallow: bool },
+    /// An answer the gate gives itself, when its turn comes.
+    Fake(u8),
+}
+
+impl Expect {
+    fn swallowed(&self) -> bool {
+        matches!(
+            self,
+            Self::One { swallow: true, .. } | Self::Execute { swallow: true } | Self::UntilReady { swallow: true }
+        )
+    }
+}
+
+struct Assignment {
+    lease: Lease,
+    expect: VecDeque<Expect>,
+    saw_error: bool,
+    saw_rollback: bool,
+    /// Prepared-statement bookkeeping is uncertain (the client deallocated by SQL): close
+    /// the backend instead of pooling it.
+    discard: bool,
+}
+
+pub enum Outcome {
+    ClientLeft,
+    ClientFailed,
+    BackendFailed,
+    /// The identity or reset statements failed on assignment.
+    SetupFailed,
+    Refused(PgError),
+}
+
+pub struct Session<'a> {
+    pub gate: &'a Gate,
+    pub pool: &'a Pool,
+    pub settings: &'a [(String, String)],
+    pub id: u64,
+    pub cancel_pid: i32,
+}
+
+enum Step {
+    Continue,
+    Release,
+    Abort,
+}
+
+impl Session<'_> {
+    pub async fn run<S: Stream>(&self, client: &mut Conn<S>) -> Outcome {
+        let mut statements = ClientStatements::default();
+        let mut assigned: Option<Assignment> = None;
+        let mut to_backend = BytesMut::new();
+        let mut to_client = BytesMut::new();
+        loop {
+            let Some(a) = assigned.as_mut() else {
+                let frame = match client.read_frame(MAX_MESSAGE).await {
+                    Ok(f) if f.tag == b'X' => return Outcome::ClientLeft,
+                    Ok(f) => f,
+                    Err(_) => return Outcome::ClientLeft,
+                };
+                let mut a = match self.assign(&mut to_backend).await {
+                    Ok(a) => a,
+                    Err(AcquireError::QueueTimeout) => {
+                        return Outcome::Refused(PgError::fatal(
+                            "53300",
+                            "too many connections for this service account; try again later",
+                        ));
+                    }
+                    Err(AcquireError::Backend(_)) => {
+                        return Outcome::Refused(PgError::fatal("08006", "the database is not available"));
+                    }
+                };
+                let mut frames = vec![frame];
+                frames.extend(drain(&mut client.buf));
+                for f in frames {
+                    if f.tag == b'X' {
+                        return Outcome::ClientLeft;
+                    }
+                    self.handle_client_message(f, &mut a, &mut statements, &mut to_backend, &mut to_client);
+                }
+                if a.lease.backend.conn.send(&to_backend).await.is_err() {
+                    return Outcome::BackendFailed;
+                }
+                to_backend.clear();
+                if !to_client.is_empty() {
+                    if client.send(&to_client).await.is_err() {
+                        return Outcome::ClientFailed;
+                    }
+                    to_client.clear();
+                }
+                assigned = Some(a);
+                continue;
+            };
+
+            tokio::select! {
+                frame = client.read_frame(MAX_MESSAGE) => {
+                    let Ok(frame) = frame else { return Outcome::ClientLeft };
+                    let mut frames = vec![frame];
+                    frames.extend(drain(&mut client.buf));
+                    for f in frames {
+                        if f.tag == b'X' {
+                            return Outcome::ClientLeft;
+                        }
+                        self.handle_client_message(f, a, &mut statements, &mut to_backend, &mut to_client);
+                    }
+                    if a.lease.backend.conn.send(&to_backend).await.is_err() {
+                        return Outcome::BackendFailed;
+                    }
+                    to_backend.clear();
+                }
+                frame = a.lease.backend.conn.read_frame(MAX_MESSAGE) => {
+                    let Ok(frame) = frame else { return Outcome::BackendFailed };
+                    let mut frames = vec![frame];
+                    frames.extend(drain(&mut a.lease.backend.conn.buf));
+                    let mut release = false;
+                    for f in frames {
+                        match handle_backend_message(f, a, &mut to_client) {
+                            Step::Continue => {}
+                            Step::Release => release = true,
+                            Step::Abort => return Outcome::SetupFailed,
+                        }
+                    }
+                    if release && let Some(a) = assigned.take() {
+                        self.release(a);
+                    }
+                }
+            }
+            if !to_client.is_empty() {
+                if client.send(&to_client).await.is_err() {
+                    return Outcome::ClientFailed;
+                }
+                to_client.clear();
+            }
+        }
+    }
+
+    /// Takes a backend and queues what it needs before serving this client.
+    async fn assign(&self, out: &mut BytesMut) -> Result<Assignment, AcquireError> {
+        let mut lease = self.pool.acquire().await?;
+        let mut expect = VecDeque::new();
+        let backend = &mut lease.backend;
+        if backend.dirty {
+            put_frame(out, b'Q', |b| put_cstr(b, &self.gate.config.transaction_reset_query));
+            expect.push_back(Expect::UntilReady { swallow: true });
+            backend.dirty = false;
+            backend.identity_of = None;
+        }
+        if backend.identity_of != Some(self.id) && !self.settings.is_empty() {
+            out.extend_from_slice(&context::encode(self.settings, false));
+            expect.extend([
+                Expect::One { swallow: true, prepares: None },
+                Expect::One { swallow: true, prepares: None },
+                Expect::Execute { swallow: true },
+            ]);
+            backend.identity_of = None;
+        }
+        self.gate.cancel.retarget(self.cancel_pid, Some((backend.pid, backend.secret.clone())));
+        Ok(Assignment { lease, expect, saw_error: false, saw_rollback: false, discard: false })
+    }
+
+    fn release(&self, a: Assignment) {
+        self.gate.cancel.retarget(self.cancel_pid, None);
+        let Assignment { mut lease, saw_error, saw_rollback, discard, .. } = a;
+        if discard {
+            return;
+        }
+        // The identity statement commits with the client's first transaction: only a clean
+        // one proves it is in place.
+        let proven = !saw_error && !saw_rollback;
+        lease.backend.identity_of = if proven { lease.backend.identity_of.or(Some(self.id)) } else { None };
+        self.pool.put_back(lease);
+    }
+
+    fn handle_client_message(
+        &self,
+        frame: Frame,
+        a: &mut Assignment,
+        statements: &mut ClientStatements,
+        out: &mut BytesMut,
+        to_client: &mut BytesMut,
+    ) {
+        let Frame { tag, body } = frame;
+        let raw = |out: &mut BytesMut, body: &[u8]| put_frame(out, tag, |b| b.extend_from_slice(body));
+        match tag {
+            b'P' => match statements::split_parse(body.clone()) {
+                Some((name, definition)) if !name.is_empty() => {
+                    if statements::may_change_session(statements::query_text(&definition)) {
+                        a.lease.backend.dirty = true;
+                    }
+                    let prepared = statements.insert(name, definition);
+                    if a.lease.backend.prepared.contains(&prepared.server_name) {
+                        a.expect.push_back(Expect::Fake(b'1'));
+                    } else {
+                        statements::encode_parse(out, &prepared.server_name, &prepared.definition);
+                        a.lease.backend.prepared.insert(prepared.server_name.clone());
+                        a.expect.push_back(Expect::One { swallow: false, prepares: Some(prepared.server_name) });
+                    }
+                }
+                parsed => {
+                    if let Some((_, definition)) = parsed
+                        && statements::may_change_session(statements::query_text(&definition))
+                    {
+                        a.lease.backend.dirty = true;
+                    }
+                    raw(out, &body);
+                    a.expect.push_back(Expect::One { swallow: false, prepares: None });
+                }
+            },
+            b'B' => {
+                match statements::split_bind(body.clone()) {
+                    Some((portal, name, rest)) if statements.get(&name).is_some() => {
+                        let prepared = statements.get(&name).cloned();
+                        if let Some(p) = prepared {
+                            ensure_prepared(a, &p, out);
+                            statements::encode_bind(out, &portal, &p.server_name, &rest);
+                        }
+                    }
+                    _ => raw(out, &body),
+                }
+                a.expect.push_back(Expect::One { swallow: false, prepares: None });
+            }
+            b'D' => {
+                match statements::split_target(body.clone()) {
+                    Some((b'S', name)) if statements.get(&name).is_some() => {
+                        if let Some(p) = statements.get(&name).cloned() {
+                            ensure_prepared(a, &p, out);
+                            statements::encode_target(out, b'D', b'S', &p.server_name);
+                        }
+                    }
+                    _ => raw(out, &body),
+                }
+                a.expect.push_back(Expect::Describe);
+            }
+            b'C' => match statements::split_target(body.clone()) {
+                // The server copy stays for the next client with the same statement.
+                Some((b'S', name)) if statements.get(&name).is_some() => {
+                    statements.remove(&name);
+                    a.expect.push_back(Expect::Fake(b'3'));
+                }
+                _ => {
+                    raw(out, &body);
+                    a.expect.push_back(Expect::One { swallow: false, prepares: None });
+                }
+            },
+            b'E' => {
+                raw(out, &body);
+                a.expect.push_back(Expect::Execute { swallow: false });
+            }
+            b'S' => {
+                raw(out, &body);
+                a.expect.push_back(Expect::Sync);
+            }
+            b'Q' | b'F' => {
+                if tag == b'Q' {
+                    let lower = String::from_utf8_lossy(&body).to_ascii_lowercase();
+                    if statements::may_change_session(&body) {
+                        a.lease.backend.dirty = true;
+                    }
+                    if lower.contains("deallocate") || lower.contains("discard") {
+                        a.discard = true;
+                    }
+                }
+                raw(out, &body);
+                a.expect.push_back(Expect::UntilReady { swallow: false });
+            }
+            _ => raw(out, &body),
+        }
+        emit_fakes(&mut a.expect, to_client);
+    }
+}
+
+fn ensure_prepared(a: &mut Assignment, p: &Prepared, out: &mut BytesMut) {
+    if a.lease.backend.prepared.insert(p.server_name.clone()) {
+        statements::encode_parse(out, &p.server_name, &p.definition);
+        a.expect.push_back(Expect::One { swallow: true, prepares: Some(p.server_name.clone()) });
+    }
+}
+
+/// Answers the gate owes the client, up to the first answer the server owes.
+fn emit_fakes(expect: &mut VecDeque<Expect>, to_client: &mut BytesMut) {
+    while let Some(Expect::Fake(tag)) = expect.front() {
+        put_frame(to_client, *tag, |_| {});
+        expect.pop_front();
+    }
+}
+
+fn handle_backend_message(frame: Frame, a: &mut Assignment, to_client: &mut BytesMut) -> Step {
+    emit_fakes(&mut a.expect, to_client);
+    let Frame { tag, body } = frame;
+    let head = a.expect.front().cloned();
+    let swallow = head.as_ref().is_some_and(Expect::swallowed);
+    let mut forward = !swallow;
+    let mut step = Step::Continue;
+    match tag {
+        b'E' => {
+            if swallow {
+                return Step::Abort;
+            }
+            a.saw_error = true;
+            match head {
+                Some(Expect::UntilReady { .. }) | Some(Expect::Sync) | None => {}
+                Some(_) => {
+                    // PostgreSQL skips everything up to the next Sync.
+                    while let Some(e) = a.expect.front() {
+                        if *e == Expect::Sync {
+                            break;
+                        }
+                        if let Expect::One { prepares: Some(name), .. } = e {
+                            a.lease.backend.prepared.remove(name);
+                        }
+                        a.expect.pop_front();
+                    }
+                }
+            }
+        }
+        b'1' | b'2' | b'3' => {
+            if let Some(Expect::One { .. }) = head {
+                a.expect.pop_front();
+            }
+        }
+        b'T' | b'n' if head == Some(Expect::Describe) => {
+            a.expect.pop_front();
+        }
+        b'C' | b'I' | b's' => {
+            if tag == b'C' && body.starts_with(b"ROLLBACK") {
+                a.saw_rollback = true;
+            }
+            if let Some(Expect::Execute { .. }) = head {
+                a.expect.pop_front();
+            }
+        }
+        b'Z' => {
+            if matches!(head, Some(Expect::Sync) | Some(Expect::UntilReady { .. })) {
+                a.expect.pop_front();
+            }
+            let status = body.first().copied().unwrap_or(b'I');
+            if a.expect.is_empty() && status == b'I' {
+                step = Step::Release;
+            }
+        }
+        // Notices, parameter changes and notifications may come at any time.
+        b'N' | b'S' | b'A' => forward = !swallow || tag == b'S',
+        _ => {}
+    }
+    if forward {
+        put_frame(to_client, tag, |b| b.extend_from_slice(&body));
+    }
+    emit_fakes(&mut a.expect, to_client);
+    step
+}
+
+/// Complete frames already buffered, so a pipeline is handled in one pass.
+fn drain(buf: &mut BytesMut) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    while let Ok(Some(f)) = crate::protocol::codec::take_frame(buf, MAX_MESSAGE) {
+        frames.push(f);
+    }
+    frames
+}

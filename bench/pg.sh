@@ -67,7 +67,7 @@ INI
 done
 
 # --- Ward: issuer and gate in one process; the service gets a token --------------------------
-WPORT=$(free_port); GPORT=$(free_port)
+WPORT=$(free_port); GPORT=$(free_port); GTPORT=$(free_port)
 cat > "$DIR/ward.toml" <<TOML
 listen = "127.0.0.1:$WPORT"
 issuer = "http://127.0.0.1:$WPORT"
@@ -84,15 +84,24 @@ pool_size = $CLIENTS
 max_client_connections = 500
 roles = [{ role = "*", account = "bench_svc" }]
 accounts.bench_svc = { password = "bench-pw" }
+[[gate.postgres]]
+listen = "127.0.0.1:$GTPORT"
+upstream = { host = "127.0.0.1", port = $PGPORT, database = "bench" }
+pool_mode = "transaction"
+pool_size = $POOL
+max_client_connections = 500
+roles = [{ role = "*", account = "bench_svc" }]
+accounts.bench_svc = { password = "bench-pw" }
 TOML
 SECRET=$($WARD --config "$DIR/ward.toml" admin client create --name bench --id bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 $WARD --config "$DIR/ward.toml" serve 2> "$OUT/ward-pg.log" & PIDS+=($!)
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$GPORT) 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$GTPORT) 2>/dev/null && break; sleep 0.1; done
 TOKEN=$(curl -fs -u "bench:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$WPORT/oauth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
 # name port user password
 TARGETS=(
   "PostgreSQL direct|$PGPORT|bench_svc|bench-pw"
+  "Ward gate, transaction pool ($POOL)|$GTPORT|bench|$TOKEN"
   "Ward gate, session pool ($CLIENTS)|$GPORT|bench|$TOKEN"
   "PgBouncer 1.18, transaction pool ($POOL)|$BPORT|bench_svc|bench-pw"
   "PgBouncer 1.18, session pool ($CLIENTS)|$BSPORT|bench_svc|bench-pw"
@@ -104,7 +113,7 @@ echo "### $(date -u +%Y-%m-%d) — $(nproc) cores, pgbench -S -c $CLIENTS -j 2 -
 echo
 echo "| Protocol | Target | tps | latency avg | × direct |"
 echo "|---|---|---|---|---|"
-for proto in simple extended; do
+for proto in simple extended prepared; do
   direct=""
   for t in "${TARGETS[@]}"; do
     IFS='|' read -r name port user pw <<<"$t"

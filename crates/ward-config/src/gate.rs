@@ -170,6 +170,9 @@ pub struct PostgresGateConfig {
     /// Time from connect to authenticated; slower clients are dropped.
     #[serde(default = "default_auth_timeout", with = "humantime_serde")]
     pub auth_timeout: Duration,
+    /// One audit line per statement (text truncated to 1 KiB, duration, rows, outcome).
+    #[serde(default)]
+    pub audit_statements: bool,
     /// End sessions when their token expires (FATAL 28000), rather than letting a session
     /// outlive the token that opened it.
     #[serde(default)]

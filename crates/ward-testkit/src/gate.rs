@@ -161,6 +161,7 @@ pub fn gate_config(db: &GateDb) -> PostgresGateConfig {
         transaction_reset_query:
             "RESET ALL; CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES".into(),
         close_on_expiry: false,
+        audit_statements: false,
         accounts,
         roles: vec![rule("admin", "svc_admin"), rule("writer", "svc_writer"), rule("reader", "svc_reader")],
         context: [

@@ -27,25 +27,46 @@ pub fn values(context: &std::collections::BTreeMap<String, String>, identity: &I
         .collect()
 }
 
+/// The name under which transaction pooling keeps the statement prepared on each backend.
+pub const PREPARED_NAME: &str = "ward_context";
+
+fn sql(settings: &[(String, String)]) -> String {
+    let calls = (0..settings.len())
+        .map(|i| format!("set_config(${}, ${}, false)", 2 * i + 1, 2 * i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("SELECT {calls}")
+}
+
+/// Parse of the statement under `name` (the server infers text parameters).
+pub fn encode_parse(out: &mut BytesMut, name: &str, settings: &[(String, String)]) {
+    put_frame(out, b'P', |b| {
+        put_cstr(b, name);
+        put_cstr(b, &sql(settings));
+        b.put_i16(0);
+    });
+}
+
 /// Parse/Bind/Execute (and Sync, if `sync`) for the settings, as bytes ready to send.
 pub fn encode(settings: &[(String, String)], sync: bool) -> BytesMut {
     let mut out = BytesMut::new();
     if settings.is_empty() {
         return out;
     }
-    let sql = (0..settings.len())
-        .map(|i| format!("set_config(${}, ${}, false)", 2 * i + 1, 2 * i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
+    encode_parse(&mut out, "", settings);
+    encode_execute(&mut out, "", settings);
+    if sync {
+        put_frame(&mut out, b'S', |_| {});
+    }
+    out
+}
+
+/// Bind and Execute of the statement `name` with the settings' names and values.
+pub fn encode_execute(out: &mut BytesMut, name: &str, settings: &[(String, String)]) {
     let params = 2 * settings.len();
-    put_frame(&mut out, b'P', |b| {
-        put_cstr(b, ""); // unnamed statement
-        put_cstr(b, &format!("SELECT {sql}"));
-        b.put_i16(0); // let the server infer text
-    });
-    put_frame(&mut out, b'B', |b| {
+    put_frame(out, b'B', |b| {
         put_cstr(b, ""); // unnamed portal
-        put_cstr(b, "");
+        put_cstr(b, name);
         b.put_i16(0); // all parameters in text format
         b.put_i16(params as i16);
         for (name, value) in settings {
@@ -56,14 +77,10 @@ pub fn encode(settings: &[(String, String)], sync: bool) -> BytesMut {
         }
         b.put_i16(0);
     });
-    put_frame(&mut out, b'E', |b| {
+    put_frame(out, b'E', |b| {
         put_cstr(b, "");
         b.put_i32(0);
     });
-    if sync {
-        put_frame(&mut out, b'S', |_| {});
-    }
-    out
 }
 
 pub async fn apply(backend: &mut Backend, settings: &[(String, String)]) -> Result<(), BackendError> {

@@ -12,8 +12,10 @@
 //! - [`cancel`] — the gate's own cancel keys, forwarded to the right backend.
 //! - [`upstream_tls`] — TLS toward PostgreSQL with libpq's sslmode meanings.
 //! - [`tls`] — the gate's certificate and TLS-upgradable client streams.
+//! - [`audit`] — per-statement audit lines.
 //! - [`session`] — one client from accept to close, with its audit lines.
 
+pub mod audit;
 pub mod backend;
 pub mod cancel;
 pub mod conn;

@@ -63,6 +63,12 @@ impl Pool {
     }
 
     pub async fn acquire(&self) -> Result<Lease, AcquireError> {
+        self.acquire_for(None).await
+    }
+
+    /// Like `acquire`, preferring an idle connection that last served `session`: it still
+    /// holds that client's identity and statements, which saves re-sending them.
+    pub async fn acquire_for(&self, session: Option<u64>) -> Result<Lease, AcquireError> {
         let started = Instant::now();
         let permit = tokio::time::timeout(self.queue_timeout, self.permits.clone().acquire_owned())
             .await
@@ -70,7 +76,7 @@ impl Pool {
             .map_err(|_| AcquireError::QueueTimeout)?;
         metrics::histogram!("ward_pg_pool_wait_seconds", "account" => self.account.clone())
             .record(started.elapsed().as_secs_f64());
-        if let Some(backend) = self.take_idle() {
+        if let Some(backend) = self.take_idle(session) {
             return Ok(Lease { backend, _permit: permit });
         }
         Ok(Lease { backend: self.connect().await?, _permit: permit })
@@ -90,14 +96,14 @@ impl Pool {
         })
     }
 
-    fn take_idle(&self) -> Option<Backend> {
+    fn take_idle(&self, session: Option<u64>) -> Option<Backend> {
         let mut idle = self.idle.lock().ok()?;
-        while let Some(backend) = idle.pop() {
-            if backend.idle_since.elapsed() < self.idle_timeout {
-                return Some(backend);
-            }
+        idle.retain(|b| b.idle_since.elapsed() < self.idle_timeout);
+        let preferred = session.and_then(|s| idle.iter().rposition(|b| b.identity_of == Some(s)));
+        match preferred {
+            Some(i) => Some(idle.swap_remove(i)),
+            None => idle.pop(),
         }
-        None
     }
 
     /// Returns a connection: reset, and kept if the reset leaves it idle. `clean` says the
@@ -110,6 +116,10 @@ impl Pool {
         match backend.simple_query(&self.reset_query).await {
             Ok(b'I') => {
                 backend.idle_since = Instant::now();
+                // The reset (DISCARD ALL by default) dropped prepared statements and settings.
+                backend.prepared.clear();
+                backend.identity_of = None;
+                backend.dirty = false;
                 if let Ok(mut idle) = self.idle.lock() {
                     idle.push(backend);
                 }

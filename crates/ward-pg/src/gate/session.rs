@@ -57,7 +57,8 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     };
 
     let settings = context::values(&gate.config.context, &identity);
-    if gate.config.pool_mode == PoolMode::Transaction {
+    // Transaction pooling, and statement audit in either mode, need whole messages.
+    if gate.config.pool_mode == PoolMode::Transaction || gate.config.audit_statements {
         return run_transaction_pooled(gate, client, peer, started, &params, &identity, pool, &settings).await;
     }
     let mut lease = match assign(pool, &settings).await {
@@ -129,8 +130,8 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     pool.release(lease, clean).await;
 }
 
-/// The rest of a session under transaction pooling: no backend of its own, one per
-/// transaction.
+/// The rest of a session handled message by message: transaction pooling (a backend per
+/// transaction), or session pooling with statement audit (one backend, kept).
 #[allow(clippy::too_many_arguments)]
 async fn run_transaction_pooled(
     gate: &Gate,
@@ -170,9 +171,15 @@ async fn run_transaction_pooled(
     }
     metrics::gauge!("ward_pg_sessions_active").increment(1.0);
     metrics::counter!("ward_pg_sessions_total", "account" => pool.account().to_owned()).increment(1);
-    audit(gate, "connect", peer, identity, pool.account(), params, json!({ "pool_mode": "transaction" }));
+    let mode = if gate.config.pool_mode == PoolMode::Transaction { "transaction" } else { "session" };
+    audit(gate, "connect", peer, identity, pool.account(), params, json!({ "pool_mode": mode }));
 
-    let session = transaction::Session { gate, pool, settings, id: gate.new_session_id(), cancel_pid: pid };
+    let audit_as = gate.config.audit_statements.then(|| {
+        json!({ "identity": identity.identity, "sub": identity.subject, "account": pool.account(), "client_addr": peer.to_string() })
+    });
+    let sticky = gate.config.pool_mode == PoolMode::Session;
+    let session =
+        transaction::Session { gate, pool, settings, id: gate.new_session_id(), cancel_pid: pid, sticky, audit_as };
     let outcome = session.run(&mut client).await;
     let label = match &outcome {
         transaction::Outcome::ClientLeft => "ClientLeft",
@@ -200,7 +207,7 @@ async fn run_transaction_pooled(
         identity,
         pool.account(),
         params,
-        json!({ "duration_ms": started.elapsed().as_millis() as u64, "outcome": label, "pool_mode": "transaction" }),
+        json!({ "duration_ms": started.elapsed().as_millis() as u64, "outcome": label, "pool_mode": mode }),
     );
 }
 

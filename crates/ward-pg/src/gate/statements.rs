@@ -101,23 +101,27 @@ impl ClientStatements {
 /// Whether SQL text may change session state that must not reach the next client. Errs on
 /// the side of yes: a false alarm only costs a reset.
 pub fn may_change_session(sql: &[u8]) -> bool {
-    const MARKERS: &[&str] = &[
-        "set ",
-        "set\t",
-        "set\n",
-        "reset",
-        "listen",
-        "advisory",
-        "temp",
-        "declare",
-        "prepare",
-        "discard",
-        "set_config",
-        "load",
-        "deallocate",
+    const MARKERS: &[&[u8]] = &[
+        b"set ",
+        b"set\t",
+        b"set\n",
+        b"reset",
+        b"listen",
+        b"advisory",
+        b"temp",
+        b"declare",
+        b"prepare",
+        b"discard",
+        b"set_config",
+        b"load",
+        b"deallocate",
     ];
-    let lower = String::from_utf8_lossy(sql).to_ascii_lowercase();
-    MARKERS.iter().any(|m| lower.contains(m))
+    MARKERS.iter().any(|m| contains_ignore_case(sql, m))
+}
+
+/// ASCII case-insensitive substring search, without allocating.
+pub fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use bytes::BytesMut;
 
 use super::Gate;
+use super::audit::StatementAudit;
 use super::conn::{Conn, Stream};
 use super::context;
 use super::pool::{AcquireError, Lease, Pool};
@@ -56,6 +57,8 @@ impl Expect {
 
 struct Assignment {
     lease: Lease,
+    /// The last ReadyForQuery said idle, outside any transaction.
+    idle: bool,
     expect: VecDeque<Expect>,
     saw_error: bool,
     saw_rollback: bool,
@@ -79,6 +82,10 @@ pub struct Session<'a> {
     pub settings: &'a [(String, String)],
     pub id: u64,
     pub cancel_pid: i32,
+    /// Keep the first backend for the whole session (session pooling with statement audit).
+    pub sticky: bool,
+    /// Who, for statement audit lines.
+    pub audit_as: Option<serde_json::Value>,
 }
 
 enum Step {
@@ -89,8 +96,23 @@ enum Step {
 
 impl Session<'_> {
     pub async fn run<S: Stream>(&self, client: &mut Conn<S>) -> Outcome {
-        let mut statements = ClientStatements::default();
         let mut assigned: Option<Assignment> = None;
+        let outcome = self.relay(client, &mut assigned).await;
+        // A session-pooled backend goes back only from a clean stop, and is reset first.
+        if let Some(a) = assigned.take() {
+            let clean = matches!(outcome, Outcome::ClientLeft) && a.idle && a.expect.is_empty();
+            self.gate.cancel.retarget(self.cancel_pid, None);
+            if self.sticky && !a.discard {
+                self.pool.release(a.lease, clean).await;
+            }
+        }
+        outcome
+    }
+
+    async fn relay<S: Stream>(&self, client: &mut Conn<S>, assigned: &mut Option<Assignment>) -> Outcome {
+        let mut statements = ClientStatements::default();
+        let mut audit = self.audit_as.as_ref().map(|_| StatementAudit::default());
+        let mut lines = Vec::new();
         let mut to_backend = BytesMut::new();
         let mut to_client = BytesMut::new();
         loop {
@@ -118,6 +140,9 @@ impl Session<'_> {
                     if f.tag == b'X' {
                         return Outcome::ClientLeft;
                     }
+                    if let Some(audit) = audit.as_mut() {
+                        audit.client(f.tag, &f.body);
+                    }
                     self.handle_client_message(f, &mut a, &mut statements, &mut to_backend, &mut to_client);
                 }
                 if a.lease.backend.conn.send(&to_backend).await.is_err() {
@@ -130,7 +155,7 @@ impl Session<'_> {
                     }
                     to_client.clear();
                 }
-                assigned = Some(a);
+                *assigned = Some(a);
                 continue;
             };
 
@@ -142,6 +167,9 @@ impl Session<'_> {
                     for f in frames {
                         if f.tag == b'X' {
                             return Outcome::ClientLeft;
+                        }
+                        if let Some(audit) = audit.as_mut() {
+                            audit.client(f.tag, &f.body);
                         }
                         self.handle_client_message(f, a, &mut statements, &mut to_backend, &mut to_client);
                     }
@@ -156,15 +184,16 @@ impl Session<'_> {
                     frames.extend(drain(&mut a.lease.backend.conn.buf));
                     let mut release = false;
                     for f in frames {
-                        match handle_backend_message(f, a, &mut to_client) {
+                        match handle_backend_message(f, a, &mut to_client, &mut audit, &mut lines) {
                             Step::Continue => {}
                             Step::Release => release = true,
                             Step::Abort => return Outcome::SetupFailed,
                         }
                     }
-                    if release && let Some(a) = assigned.take() {
+                    if release && !self.sticky && let Some(a) = assigned.take() {
                         self.release(a);
                     }
+                    self.write_audit(&mut lines);
                 }
             }
             if !to_client.is_empty() {
@@ -176,9 +205,19 @@ impl Session<'_> {
         }
     }
 
+    fn write_audit(&self, lines: &mut Vec<serde_json::Value>) {
+        let Some(who) = &self.audit_as else { return };
+        for mut line in lines.drain(..) {
+            if let (Some(line), Some(who)) = (line.as_object_mut(), who.as_object()) {
+                line.extend(who.clone());
+            }
+            tracing::info!(target: "ward::audit", "{line}");
+        }
+    }
+
     /// Takes a backend and queues what it needs before serving this client.
     async fn assign(&self, out: &mut BytesMut) -> Result<Assignment, AcquireError> {
-        let mut lease = self.pool.acquire().await?;
+        let mut lease = self.pool.acquire_for(Some(self.id)).await?;
         let mut expect = VecDeque::new();
         let backend = &mut lease.backend;
         if backend.dirty {
@@ -188,16 +227,18 @@ impl Session<'_> {
             backend.identity_of = None;
         }
         if backend.identity_of != Some(self.id) && !self.settings.is_empty() {
-            out.extend_from_slice(&context::encode(self.settings, false));
-            expect.extend([
-                Expect::One { swallow: true, prepares: None },
-                Expect::One { swallow: true, prepares: None },
-                Expect::Execute { swallow: true },
-            ]);
+            // Prepared once per backend, then only bound and executed: no parse or plan on
+            // the way of every transaction.
+            if backend.prepared.insert(context::PREPARED_NAME.to_owned()) {
+                context::encode_parse(out, context::PREPARED_NAME, self.settings);
+                expect.push_back(Expect::One { swallow: true, prepares: Some(context::PREPARED_NAME.to_owned()) });
+            }
+            context::encode_execute(out, context::PREPARED_NAME, self.settings);
+            expect.extend([Expect::One { swallow: true, prepares: None }, Expect::Execute { swallow: true }]);
             backend.identity_of = None;
         }
         self.gate.cancel.retarget(self.cancel_pid, Some((backend.pid, backend.secret.clone())));
-        Ok(Assignment { lease, expect, saw_error: false, saw_rollback: false, discard: false })
+        Ok(Assignment { lease, idle: false, expect, saw_error: false, saw_rollback: false, discard: false })
     }
 
     fn release(&self, a: Assignment) {
@@ -293,12 +334,11 @@ impl Session<'_> {
                 a.expect.push_back(Expect::Sync);
             }
             b'Q' | b'F' => {
-                if tag == b'Q' {
-                    let lower = String::from_utf8_lossy(&body).to_ascii_lowercase();
-                    if statements::may_change_session(&body) {
-                        a.lease.backend.dirty = true;
-                    }
-                    if lower.contains("deallocate") || lower.contains("discard") {
+                if tag == b'Q' && statements::may_change_session(&body) {
+                    a.lease.backend.dirty = true;
+                    if statements::contains_ignore_case(&body, b"deallocate")
+                        || statements::contains_ignore_case(&body, b"discard")
+                    {
                         a.discard = true;
                     }
                 }
@@ -326,7 +366,13 @@ fn emit_fakes(expect: &mut VecDeque<Expect>, to_client: &mut BytesMut) {
     }
 }
 
-fn handle_backend_message(frame: Frame, a: &mut Assignment, to_client: &mut BytesMut) -> Step {
+fn handle_backend_message(
+    frame: Frame,
+    a: &mut Assignment,
+    to_client: &mut BytesMut,
+    audit: &mut Option<StatementAudit>,
+    lines: &mut Vec<serde_json::Value>,
+) -> Step {
     emit_fakes(&mut a.expect, to_client);
     let Frame { tag, body } = frame;
     let head = a.expect.front().cloned();
@@ -376,6 +422,7 @@ fn handle_backend_message(frame: Frame, a: &mut Assignment, to_client: &mut Byte
                 a.expect.pop_front();
             }
             let status = body.first().copied().unwrap_or(b'I');
+            a.idle = status == b'I';
             if a.expect.is_empty() && status == b'I' {
                 step = Step::Release;
             }
@@ -385,6 +432,9 @@ fn handle_backend_message(frame: Frame, a: &mut Assignment, to_client: &mut Byte
         _ => {}
     }
     if forward {
+        if let Some(audit) = audit.as_mut() {
+            lines.extend(audit.server(tag, &body));
+        }
         put_frame(to_client, tag, |b| b.extend_from_slice(&body));
     }
     emit_fakes(&mut a.expect, to_client);

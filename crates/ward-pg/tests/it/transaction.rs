@@ -147,3 +147,32 @@ async fn pgbench_prepared_mode_runs_on_two_backends() {
         assert!(stdout.contains("number of transactions actually processed: 400/400"), "{mode}: {stdout}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_pooling_with_statement_audit_keeps_one_backend_and_pools_it_after() {
+    let (issuer, gate) = setup_with(|c| {
+        c.audit_statements = true;
+        c.pool_size = 1;
+    })
+    .await;
+    let alice = gate.connect("alice", &issuer.token("alice", &["reader"]).unwrap()).await.unwrap();
+    let pid: i32 = alice.query_one("select pg_backend_pid()", &[]).await.unwrap().get(0);
+    let stmt = alice.prepare("select count(*) from posts where owner_id = $1").await.unwrap();
+    assert_eq!(alice.query_one(&stmt, &[&"alice"]).await.unwrap().get::<_, i64>(0), 2);
+    alice.batch_execute("set search_path to pg_catalog").await.unwrap();
+    assert_eq!(
+        alice.query_one("select pg_backend_pid()", &[]).await.unwrap().get::<_, i32>(0),
+        pid,
+        "one backend all session"
+    );
+    drop(alice);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let bob = gate.connect("bob", &issuer.token("bob", &["reader"]).unwrap()).await.unwrap();
+    let row = bob
+        .query_one("select pg_backend_pid(), current_setting('search_path'), current_setting('app.user_id')", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), pid, "pooled after a reset");
+    assert_eq!(row.get::<_, String>(1), "\"$user\", public");
+    assert_eq!(row.get::<_, String>(2), "bob");
+}

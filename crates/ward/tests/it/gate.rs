@@ -30,6 +30,8 @@ identity_claim = "email"
 [[gate.postgres]]
 listen = "127.0.0.1:{port}"
 upstream = {{ host = "127.0.0.1", port = {pg}, database = "app" }}
+pool_mode = "transaction"
+audit_statements = true
 roles = [{{ role = "writer", account = "svc_writer" }}, {{ role = "reader", account = "svc_reader" }}]
 accounts.svc_writer = {{ password_env = "TEST_WRITER_PASSWORD" }}
 accounts.svc_reader = {{ password = "reader-secret" }}
@@ -96,5 +98,7 @@ accounts.svc_reader = {{ password = "reader-secret" }}
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains(r#"\"event\":\"connect\""#) && logs.contains(r#"\"account\":\"svc_writer\""#), "{logs}");
     assert!(logs.contains(r#"\"event\":\"disconnect\""#), "{logs}");
+    assert!(logs.contains(r#"\"event\":\"statement\""#) && logs.contains(r#"\"rows\":1"#), "{logs}");
+    assert!(logs.contains("select current_user, current_setting"), "statement text in the audit line: {logs}");
     assert!(!logs.contains(&token) && !logs.contains("writer-secret"), "no token or password in the logs");
 }

@@ -50,8 +50,8 @@ pub struct Backend {
     pub pid: i32,
     pub secret: Vec<u8>,
     pub idle_since: Instant,
-    /// Transaction pooling: the session whose identity settings are known to be in place.
-    pub identity_of: Option<u64>,
+    /// Transaction pooling: digest of the identity settings known to be in place.
+    pub identity_of: Option<[u8; 16]>,
     /// Transaction pooling: a client may have changed session state (SET, LISTEN, …).
     pub dirty: bool,
     /// Transaction pooling: server-side names of the statements prepared on this connection.

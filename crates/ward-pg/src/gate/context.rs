@@ -47,6 +47,21 @@ pub fn encode_parse(out: &mut BytesMut, name: &str, settings: &[(String, String)
     });
 }
 
+/// A collision-resistant digest of the settings: two sessions with the same digest need
+/// exactly the same statement, so a backend holding one holds the other.
+pub fn digest(settings: &[(String, String)]) -> [u8; 16] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for (name, value) in settings {
+        for part in [name, value] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part.as_bytes());
+        }
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&ctx.finish().as_ref()[..16]);
+    out
+}
+
 /// Parse/Bind/Execute (and Sync, if `sync`) for the settings, as bytes ready to send.
 pub fn encode(settings: &[(String, String)], sync: bool) -> BytesMut {
     let mut out = BytesMut::new();

@@ -59,7 +59,6 @@ pub struct Gate {
     pub oauth_scope: String,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     client_permits: Arc<Semaphore>,
-    next_session: std::sync::atomic::AtomicU64,
 }
 
 impl Gate {
@@ -99,7 +98,6 @@ impl Gate {
         Ok(Self {
             tls,
             client_permits: Arc::new(Semaphore::new(config.max_client_connections)),
-            next_session: std::sync::atomic::AtomicU64::new(1),
             oauth_issuer: first.issuer.trim_end_matches('/').to_owned(),
             oauth_scope: if first.required_scopes.is_empty() {
                 "openid".into()
@@ -113,11 +111,6 @@ impl Gate {
             cancel: CancelRegistry::default(),
             entropy,
         })
-    }
-
-    /// A number for a new client session, unique within this gate.
-    pub fn new_session_id(&self) -> u64 {
-        self.next_session.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     pub async fn bind(self: Arc<Self>) -> std::io::Result<BoundGate> {

@@ -66,9 +66,9 @@ impl Pool {
         self.acquire_for(None).await
     }
 
-    /// Like `acquire`, preferring an idle connection that last served `session`: it still
-    /// holds that client's identity and statements, which saves re-sending them.
-    pub async fn acquire_for(&self, session: Option<u64>) -> Result<Lease, AcquireError> {
+    /// Like `acquire`, preferring an idle connection that already holds the identity with
+    /// this digest, which saves setting it again.
+    pub async fn acquire_for(&self, identity: Option<[u8; 16]>) -> Result<Lease, AcquireError> {
         let started = Instant::now();
         let permit = tokio::time::timeout(self.queue_timeout, self.permits.clone().acquire_owned())
             .await
@@ -76,7 +76,7 @@ impl Pool {
             .map_err(|_| AcquireError::QueueTimeout)?;
         metrics::histogram!("ward_pg_pool_wait_seconds", "account" => self.account.clone())
             .record(started.elapsed().as_secs_f64());
-        if let Some(backend) = self.take_idle(session) {
+        if let Some(backend) = self.take_idle(identity) {
             return Ok(Lease { backend, _permit: permit });
         }
         Ok(Lease { backend: self.connect().await?, _permit: permit })
@@ -96,10 +96,10 @@ impl Pool {
         })
     }
 
-    fn take_idle(&self, session: Option<u64>) -> Option<Backend> {
+    fn take_idle(&self, identity: Option<[u8; 16]>) -> Option<Backend> {
         let mut idle = self.idle.lock().ok()?;
         idle.retain(|b| b.idle_since.elapsed() < self.idle_timeout);
-        let preferred = session.and_then(|s| idle.iter().rposition(|b| b.identity_of == Some(s)));
+        let preferred = identity.and_then(|d| idle.iter().rposition(|b| b.identity_of == Some(d)));
         match preferred {
             Some(i) => Some(idle.swap_remove(i)),
             None => idle.pop(),

@@ -178,8 +178,15 @@ async fn run_transaction_pooled(
         json!({ "identity": identity.identity, "sub": identity.subject, "account": pool.account(), "client_addr": peer.to_string() })
     });
     let sticky = gate.config.pool_mode == PoolMode::Session;
-    let session =
-        transaction::Session { gate, pool, settings, id: gate.new_session_id(), cancel_pid: pid, sticky, audit_as };
+    let session = transaction::Session {
+        gate,
+        pool,
+        settings,
+        identity: context::digest(settings),
+        cancel_pid: pid,
+        sticky,
+        audit_as,
+    };
     let outcome = session.run(&mut client).await;
     let label = match &outcome {
         transaction::Outcome::ClientLeft => "ClientLeft",

@@ -2,7 +2,8 @@
 //! pool. Messages are handled whole, because some must be rewritten or answered here:
 //!
 //! - On assignment, the caller's identity is set again unless this backend is known to carry
-//!   it already; and if the previous client may have changed session state, a reset runs
+//!   exactly these settings already (compared by digest, so clients with the same identity
+//!   share warm backends); and if the previous client may have changed session state, a reset runs
 //!   first. The identity statement is sent without its own Sync, ahead of the client's
 //!   messages: should it fail, PostgreSQL skips what follows up to the client's Sync, and the
 //!   gate ends the session — a client never runs with someone else's identity.
@@ -80,7 +81,8 @@ pub struct Session<'a> {
     pub gate: &'a Gate,
     pub pool: &'a Pool,
     pub settings: &'a [(String, String)],
-    pub id: u64,
+    /// Digest of `settings` (see [`context::digest`]).
+    pub identity: [u8; 16],
     pub cancel_pid: i32,
     /// Keep the first backend for the whole session (session pooling with statement audit).
     pub sticky: bool,
@@ -217,7 +219,7 @@ impl Session<'_> {
 
     /// Takes a backend and queues what it needs before serving this client.
     async fn assign(&self, out: &mut BytesMut) -> Result<Assignment, AcquireError> {
-        let mut lease = self.pool.acquire_for(Some(self.id)).await?;
+        let mut lease = self.pool.acquire_for(Some(self.identity)).await?;
         let mut expect = VecDeque::new();
         let backend = &mut lease.backend;
         if backend.dirty {
@@ -226,7 +228,7 @@ impl Session<'_> {
             backend.dirty = false;
             backend.identity_of = None;
         }
-        if backend.identity_of != Some(self.id) && !self.settings.is_empty() {
+        if backend.identity_of != Some(self.identity) && !self.settings.is_empty() {
             // Prepared once per backend, then only bound and executed: no parse or plan on
             // the way of every transaction.
             if backend.prepared.insert(context::PREPARED_NAME.to_owned()) {
@@ -250,7 +252,7 @@ impl Session<'_> {
         // The identity statement commits with the client's first transaction: only a clean
         // one proves it is in place.
         let proven = !saw_error && !saw_rollback;
-        lease.backend.identity_of = if proven { lease.backend.identity_of.or(Some(self.id)) } else { None };
+        lease.backend.identity_of = if proven { lease.backend.identity_of.or(Some(self.identity)) } else { None };
         self.pool.put_back(lease);
     }
 

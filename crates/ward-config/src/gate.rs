@@ -214,10 +214,12 @@ fn default_auth_timeout() -> Duration {
 fn default_reset_query() -> String {
     "DISCARD ALL".into()
 }
-fn default_transaction_reset_query() -> String {
+/// The default `transaction_reset_query`.
+pub fn default_transaction_reset_query() -> String {
     "RESET ALL; CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES".into()
 }
-fn default_context() -> BTreeMap<String, String> {
+/// The default `context` settings.
+pub fn default_context() -> BTreeMap<String, String> {
     [
         ("app.user_id", "sub"),
         ("app.tenant_id", "tenant"),

@@ -158,22 +158,12 @@ pub fn gate_config(db: &GateDb) -> PostgresGateConfig {
         auth_timeout: Duration::from_secs(3),
         reset_query: "DISCARD ALL".into(),
         pool_mode: Default::default(),
-        transaction_reset_query:
-            "RESET ALL; CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES".into(),
+        transaction_reset_query: ward_config::gate::default_transaction_reset_query(),
         close_on_expiry: false,
         audit_statements: false,
         accounts,
         roles: vec![rule("admin", "svc_admin"), rule("writer", "svc_writer"), rule("reader", "svc_reader")],
-        context: [
-            ("app.user_id", "sub"),
-            ("app.tenant_id", "tenant"),
-            ("app.roles", "roles"),
-            ("app.client_id", "client_id"),
-            ("app.email", "email"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
+        context: ward_config::gate::default_context(),
     }
 }
 

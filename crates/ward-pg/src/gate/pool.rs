@@ -30,6 +30,21 @@ pub enum AcquireError {
     Backend(#[from] BackendError),
 }
 
+impl AcquireError {
+    /// What the client is told (SQLSTATE, message) and the reason recorded for it. The
+    /// backend's own error stays in the log.
+    pub fn refusal(&self) -> (crate::protocol::backend::PgError, &'static str) {
+        use crate::protocol::backend::PgError;
+        match self {
+            Self::QueueTimeout => (
+                PgError::fatal("53300", "too many connections for this service account; try again later"),
+                "queue_timeout",
+            ),
+            Self::Backend(_) => (PgError::fatal("08006", "the database is not available"), "backend"),
+        }
+    }
+}
+
 /// A backend connection on loan, holding its pool slot.
 pub struct Lease {
     pub backend: Backend,

@@ -64,14 +64,9 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     let mut lease = match assign(pool, &settings).await {
         Ok(lease) => lease,
         Err(e) => {
-            let (code, text, reason) = match e {
-                AcquireError::QueueTimeout => {
-                    ("53300", "too many connections for this service account; try again later", "queue_timeout")
-                }
-                AcquireError::Backend(_) => ("08006", "the database is not available", "backend"),
-            };
+            let (error, reason) = e.refusal();
             audit_refused(gate, peer, reason);
-            let _ = send_error(&mut client, &PgError::fatal(code, text)).await;
+            let _ = send_error(&mut client, &error).await;
             return;
         }
     };
@@ -146,14 +141,9 @@ async fn run_transaction_pooled(
     let parameters = match pool.startup_parameters().await {
         Ok(p) => p,
         Err(e) => {
-            let (code, text, reason) = match e {
-                AcquireError::QueueTimeout => {
-                    ("53300", "too many connections for this service account; try again later", "queue_timeout")
-                }
-                AcquireError::Backend(_) => ("08006", "the database is not available", "backend"),
-            };
+            let (error, reason) = e.refusal();
             audit_refused(gate, peer, reason);
-            let _ = send_error(&mut client, &PgError::fatal(code, text)).await;
+            let _ = send_error(&mut client, &error).await;
             return;
         }
     };

@@ -126,31 +126,14 @@ impl Session<'_> {
                 };
                 let mut a = match self.assign(&mut to_backend).await {
                     Ok(a) => a,
-                    Err(AcquireError::QueueTimeout) => {
-                        return Outcome::Refused(PgError::fatal(
-                            "53300",
-                            "too many connections for this service account; try again later",
-                        ));
-                    }
-                    Err(AcquireError::Backend(_)) => {
-                        return Outcome::Refused(PgError::fatal("08006", "the database is not available"));
-                    }
+                    Err(e) => return Outcome::Refused(e.refusal().0),
                 };
-                let mut frames = vec![frame];
-                frames.extend(drain(&mut client.buf));
-                for f in frames {
-                    if f.tag == b'X' {
-                        return Outcome::ClientLeft;
-                    }
-                    if let Some(audit) = audit.as_mut() {
-                        audit.client(f.tag, &f.body);
-                    }
-                    self.handle_client_message(f, &mut a, &mut statements, &mut to_backend, &mut to_client);
+                if let Some(outcome) = self
+                    .pass_on(frame, client, &mut a, &mut statements, &mut audit, &mut to_backend, &mut to_client)
+                    .await
+                {
+                    return outcome;
                 }
-                if a.lease.backend.conn.send(&to_backend).await.is_err() {
-                    return Outcome::BackendFailed;
-                }
-                to_backend.clear();
                 if !to_client.is_empty() {
                     if client.send(&to_client).await.is_err() {
                         return Outcome::ClientFailed;
@@ -164,21 +147,9 @@ impl Session<'_> {
             tokio::select! {
                 frame = client.read_frame(MAX_MESSAGE) => {
                     let Ok(frame) = frame else { return Outcome::ClientLeft };
-                    let mut frames = vec![frame];
-                    frames.extend(drain(&mut client.buf));
-                    for f in frames {
-                        if f.tag == b'X' {
-                            return Outcome::ClientLeft;
-                        }
-                        if let Some(audit) = audit.as_mut() {
-                            audit.client(f.tag, &f.body);
-                        }
-                        self.handle_client_message(f, a, &mut statements, &mut to_backend, &mut to_client);
+                    if let Some(outcome) = self.pass_on(frame, client, a, &mut statements, &mut audit, &mut to_backend, &mut to_client).await {
+                        return outcome;
                     }
-                    if a.lease.backend.conn.send(&to_backend).await.is_err() {
-                        return Outcome::BackendFailed;
-                    }
-                    to_backend.clear();
                 }
                 frame = a.lease.backend.conn.read_frame(MAX_MESSAGE) => {
                     let Ok(frame) = frame else { return Outcome::BackendFailed };
@@ -205,6 +176,35 @@ impl Session<'_> {
                 to_client.clear();
             }
         }
+    }
+
+    /// Handles `first` and every complete message already buffered behind it, then sends
+    /// the result to the backend in one write. `Some` ends the session.
+    #[allow(clippy::too_many_arguments)]
+    async fn pass_on<S: Stream>(
+        &self,
+        first: Frame,
+        client: &mut Conn<S>,
+        a: &mut Assignment,
+        statements: &mut ClientStatements,
+        audit: &mut Option<StatementAudit>,
+        to_backend: &mut BytesMut,
+        to_client: &mut BytesMut,
+    ) -> Option<Outcome> {
+        let mut frames = vec![first];
+        frames.extend(drain(&mut client.buf));
+        for f in frames {
+            if f.tag == b'X' {
+                return Some(Outcome::ClientLeft);
+            }
+            if let Some(audit) = audit.as_mut() {
+                audit.client(f.tag, &f.body);
+            }
+            self.handle_client_message(f, a, statements, to_backend, to_client);
+        }
+        let sent = a.lease.backend.conn.send(to_backend).await;
+        to_backend.clear();
+        sent.is_err().then_some(Outcome::BackendFailed)
     }
 
     fn write_audit(&self, lines: &mut Vec<serde_json::Value>) {

@@ -2,84 +2,36 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 use ward_core::{Clock, ManualClock, SigningAlg, SystemClock};
+use ward_testkit::oidc::FakeIssuer;
 use ward_token::key::{SigningKey, generate_pkcs8};
 use ward_token::remote::{RemoteVerifier, TrustPolicy, VerifyError};
 
-/// An OIDC issuer in miniature: discovery and a JWKS it can rotate, break, and count.
-struct FakeIssuer {
-    url: String,
-    keys: Arc<Mutex<Vec<Value>>>,
-    down: Arc<AtomicBool>,
-    jwks_fetches: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl FakeIssuer {
-    async fn start(keys: &[&SigningKey]) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let keys = Arc::new(Mutex::new(keys.iter().map(|k| k.public_jwk().clone()).collect::<Vec<_>>()));
-        let down = Arc::new(AtomicBool::new(false));
-        let jwks_fetches = Arc::new(AtomicUsize::new(0));
-        let discovery = json!({"issuer": url, "jwks_uri": format!("{url}/keys")});
-        let (k, d, n) = (keys.clone(), down.clone(), jwks_fetches.clone());
-        let app = axum::Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                axum::routing::get(move || async move { axum::Json(discovery) }),
-            )
-            .route(
-                "/keys",
-                axum::routing::get(move || {
-                    let (k, d, n) = (k.clone(), d.clone(), n.clone());
-                    async move {
-                        n.fetch_add(1, Ordering::SeqCst);
-                        if d.load(Ordering::SeqCst) {
-                            return Err(axum::http::StatusCode::SERVICE_UNAVAILABLE);
-                        }
-                        Ok(axum::Json(json!({"keys": *k.lock().unwrap()})))
-                    }
-                }),
-            );
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self { url, keys, down, jwks_fetches, task }
-    }
-
-    fn policy(&self) -> TrustPolicy {
-        TrustPolicy {
-            issuer: self.url.clone(),
-            audiences: vec!["pg-gate".into()],
-            algorithms: vec![Algorithm::ES256, Algorithm::RS256, Algorithm::EdDSA],
-            jwks_uri: None,
-            roles_claim: "https://gprxy.io/roles".into(),
-            identity_claim: "email".into(),
-            required_scopes: vec![],
-            leeway: Duration::from_secs(30),
-        }
-    }
-
-    fn claims(&self, now: i64) -> Value {
-        json!({
-            "iss": self.url, "sub": "auth0|42", "aud": ["pg-gate", "other"], "exp": now + 300, "iat": now,
-            "email": "ada@example.com", "https://gprxy.io/roles": ["reader", "auditor"],
-            "scope": "openid db:read", "azp": "spa-client"
-        })
+fn policy(issuer: &FakeIssuer) -> TrustPolicy {
+    TrustPolicy {
+        issuer: issuer.url.clone(),
+        audiences: vec!["pg-gate".into()],
+        algorithms: vec![Algorithm::ES256, Algorithm::RS256, Algorithm::EdDSA],
+        jwks_uri: None,
+        roles_claim: "https://gprxy.io/roles".into(),
+        identity_claim: "email".into(),
+        required_scopes: vec![],
+        leeway: Duration::from_secs(30),
     }
 }
 
-impl Drop for FakeIssuer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+fn claims(issuer: &FakeIssuer, now: i64) -> Value {
+    json!({
+        "iss": issuer.url, "sub": "auth0|42", "aud": ["pg-gate", "other"], "exp": now + 300, "iat": now,
+        "email": "ada@example.com", "https://gprxy.io/roles": ["reader", "auditor"],
+        "scope": "openid db:read", "azp": "spa-client"
+    })
 }
 
 fn key(alg: SigningAlg) -> SigningKey {
@@ -99,11 +51,11 @@ fn patch(mut v: Value, p: Value) -> Value {
 
 #[tokio::test]
 async fn another_issuers_tokens_map_to_identity_and_roles() {
-    let k = key(SigningAlg::ES256);
-    let issuer = FakeIssuer::start(&[&k]).await;
-    let verifier = RemoteVerifier::new(vec![issuer.policy()], Arc::new(SystemClock));
+    let issuer = FakeIssuer::start(SigningAlg::ES256).await.unwrap();
+    let k = &issuer.key;
+    let verifier = RemoteVerifier::new(vec![policy(&issuer)], Arc::new(SystemClock));
     let _refresher = verifier.start().await;
-    let token = sign(&k, &issuer.claims(SystemClock.now()));
+    let token = sign(k, &claims(&issuer, SystemClock.now()));
     let id = verifier.verify(&token).await.unwrap();
     assert_eq!(id.identity, "ada@example.com");
     assert_eq!(id.subject, "auth0|42");
@@ -122,37 +74,37 @@ async fn another_issuers_tokens_map_to_identity_and_roles() {
 
 #[tokio::test]
 async fn bad_tokens_are_refused_for_the_right_reason() {
-    let k = key(SigningAlg::ES256);
+    let issuer = FakeIssuer::start(SigningAlg::ES256).await.unwrap();
+    let k = &issuer.key;
     let stranger = key(SigningAlg::ES256);
-    let issuer = FakeIssuer::start(&[&k]).await;
-    let mut policy = issuer.policy();
-    policy.required_scopes = vec!["db:read".into()];
-    let verifier = RemoteVerifier::new(vec![policy], Arc::new(SystemClock));
+    let mut required = policy(&issuer);
+    required.required_scopes = vec!["db:read".into()];
+    let verifier = RemoteVerifier::new(vec![required], Arc::new(SystemClock));
     let _refresher = verifier.start().await;
     let now = SystemClock.now();
-    let base = issuer.claims(now);
+    let base = claims(&issuer, now);
     let b64 = |v: &Value| {
         use base64::Engine as _;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
     };
 
     let cases: Vec<(&str, String, VerifyError)> = vec![
-        ("expired", sign(&k, &patch(base.clone(), json!({"exp": now - 60}))), VerifyError::Expired),
-        ("not yet valid", sign(&k, &patch(base.clone(), json!({"nbf": now + 600}))), VerifyError::NotYetValid),
-        ("wrong audience", sign(&k, &patch(base.clone(), json!({"aud": "redis-gate"}))), VerifyError::Audience),
+        ("expired", sign(k, &patch(base.clone(), json!({"exp": now - 60}))), VerifyError::Expired),
+        ("not yet valid", sign(k, &patch(base.clone(), json!({"nbf": now + 600}))), VerifyError::NotYetValid),
+        ("wrong audience", sign(k, &patch(base.clone(), json!({"aud": "redis-gate"}))), VerifyError::Audience),
         (
             "untrusted issuer",
-            sign(&k, &patch(base.clone(), json!({"iss": "https://evil.example"}))),
+            sign(k, &patch(base.clone(), json!({"iss": "https://evil.example"}))),
             VerifyError::UntrustedIssuer,
         ),
         (
             "missing scope",
-            sign(&k, &patch(base.clone(), json!({"scope": "openid"}))),
+            sign(k, &patch(base.clone(), json!({"scope": "openid"}))),
             VerifyError::MissingScope("db:read".into()),
         ),
         (
             "no identity claim",
-            sign(&k, &patch(base.clone(), json!({"email": null}))),
+            sign(k, &patch(base.clone(), json!({"email": null}))),
             VerifyError::MissingClaim("email".into()),
         ),
         ("foreign key, unknown kid", sign(&stranger, &base), VerifyError::UnknownKey),
@@ -179,7 +131,7 @@ async fn bad_tokens_are_refused_for_the_right_reason() {
     assert_eq!(verifier.verify(&hs).await.unwrap_err(), VerifyError::Algorithm);
 
     // A critical header extension we do not understand.
-    let good = sign(&k, &base);
+    let good = sign(k, &base);
     let (_, rest) = good.split_once('.').unwrap();
     let crit = format!("{}.{rest}", b64(&json!({"alg": "ES256", "kid": k.kid(), "crit": ["x-bank"]})));
     assert_eq!(verifier.verify(&crit).await.unwrap_err(), VerifyError::CriticalHeader);
@@ -192,7 +144,7 @@ async fn bad_tokens_are_refused_for_the_right_reason() {
     let rsa = key(SigningAlg::RS256);
     issuer.keys.lock().unwrap().push(rsa.public_jwk().clone());
     let narrow = RemoteVerifier::new(
-        vec![TrustPolicy { algorithms: vec![Algorithm::ES256], ..issuer.policy() }],
+        vec![TrustPolicy { algorithms: vec![Algorithm::ES256], ..policy(&issuer) }],
         Arc::new(SystemClock),
     );
     let _r = narrow.start().await;
@@ -202,17 +154,17 @@ async fn bad_tokens_are_refused_for_the_right_reason() {
 
 #[tokio::test]
 async fn unknown_kids_refetch_at_most_once_per_interval_and_cached_keys_survive_an_outage() {
-    let k1 = key(SigningAlg::ES256);
-    let issuer = FakeIssuer::start(&[&k1]).await;
+    let issuer = FakeIssuer::start(SigningAlg::ES256).await.unwrap();
+    let k1 = &issuer.key;
     let clock = ManualClock::new(SystemClock.now());
-    let verifier = RemoteVerifier::new(vec![issuer.policy()], Arc::new(clock.clone()));
+    let verifier = RemoteVerifier::new(vec![policy(&issuer)], Arc::new(clock.clone()));
     let _refresher = verifier.start().await;
     assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 1);
 
     // The issuer rotates in a new key, but within ten seconds of our last fetch we do not ask again.
     let k2 = key(SigningAlg::EdDSA);
     issuer.keys.lock().unwrap().push(k2.public_jwk().clone());
-    let t2 = sign(&k2, &issuer.claims(clock.now()));
+    let t2 = sign(&k2, &claims(&issuer, clock.now()));
     assert_eq!(verifier.verify(&t2).await.unwrap_err(), VerifyError::UnknownKey);
     assert_eq!(verifier.verify(&t2).await.unwrap_err(), VerifyError::UnknownKey);
     assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 1, "rate-limited");
@@ -222,18 +174,17 @@ async fn unknown_kids_refetch_at_most_once_per_interval_and_cached_keys_survive_
 
     // The issuer goes down: keys we hold keep working.
     issuer.down.store(true, Ordering::SeqCst);
-    let t1 = sign(&k1, &issuer.claims(clock.now()));
+    let t1 = sign(k1, &claims(&issuer, clock.now()));
     assert!(verifier.verify(&t1).await.is_ok());
 }
 
 #[tokio::test]
 async fn an_issuer_that_is_down_at_start_is_retried() {
-    let k = key(SigningAlg::ES256);
-    let issuer = FakeIssuer::start(&[&k]).await;
+    let issuer = FakeIssuer::start(SigningAlg::ES256).await.unwrap();
     issuer.down.store(true, Ordering::SeqCst);
-    let verifier = RemoteVerifier::new(vec![issuer.policy()], Arc::new(SystemClock));
+    let verifier = RemoteVerifier::new(vec![policy(&issuer)], Arc::new(SystemClock));
     let _refresher = verifier.start().await;
-    let token = sign(&k, &issuer.claims(SystemClock.now()));
+    let token = sign(&issuer.key, &claims(&issuer, SystemClock.now()));
     assert_eq!(verifier.verify(&token).await.unwrap_err(), VerifyError::KeysUnavailable);
     issuer.down.store(false, Ordering::SeqCst);
     // The background loop retries with backoff (1 s first).

@@ -113,7 +113,10 @@ impl Pool {
 
     fn take_idle(&self, identity: Option<[u8; 16]>) -> Option<Backend> {
         let mut idle = self.idle.lock().ok()?;
-        idle.retain(|b| b.idle_since.elapsed() < self.idle_timeout);
+        // Too old, or closed behind our back (PostgreSQL restarted): dropped, not handed out.
+        idle.retain(|b| {
+            b.idle_since.elapsed() < self.idle_timeout && b.conn.buf.is_empty() && b.conn.stream.idle_and_open()
+        });
         let preferred = identity.and_then(|d| idle.iter().rposition(|b| b.identity_of == Some(d)));
         match preferred {
             Some(i) => Some(idle.swap_remove(i)),

@@ -127,6 +127,18 @@ impl BackendStream {
     pub fn is_tls(&self) -> bool {
         matches!(self, Self::Tls(_))
     }
+
+    /// A cheap health check for an idle connection: PostgreSQL sends nothing to an idle
+    /// session, so any readable byte — a FATAL before shutdown, or the end of the stream
+    /// after a restart — means the connection is unusable. Never blocks.
+    pub fn idle_and_open(&self) -> bool {
+        let tcp = match self {
+            Self::Plain(tcp) => tcp,
+            Self::Tls(tls) => tls.get_ref().0,
+        };
+        let mut probe = [0u8; 1];
+        matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
 }
 
 impl AsyncRead for BackendStream {

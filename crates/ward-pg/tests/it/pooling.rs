@@ -83,18 +83,29 @@ async fn an_exhausted_pool_queues_then_refuses_with_53300() {
 async fn a_backend_restart_is_survived() {
     let db = GateDb::create().await.unwrap();
     let issuer = FakeIssuer::start(ward_core::SigningAlg::ES256).await.unwrap();
-    let gate = TestGate::start(gate_config(&db), vec![trust_fake(&issuer)]).await.unwrap();
+    let mut transaction_mode = gate_config(&db);
+    transaction_mode.pool_mode = ward_config::gate::PoolMode::Transaction;
+    let gates = [
+        TestGate::start(gate_config(&db), vec![trust_fake(&issuer)]).await.unwrap(),
+        TestGate::start(transaction_mode, vec![trust_fake(&issuer)]).await.unwrap(),
+    ];
     let token = issuer.token("alice", &["reader"]).unwrap();
-    let client = gate.connect("alice", &token).await.unwrap();
-    client.query_one("select 1", &[]).await.unwrap();
-    drop(client);
+    for gate in &gates {
+        let client = gate.connect("alice", &token).await.unwrap();
+        client.query_one("select 1", &[]).await.unwrap();
+        drop(client);
+    }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(gate.gate.pools["svc_reader"].idle_count(), 1);
-
+    for gate in &gates {
+        assert_eq!(gate.gate.pools["svc_reader"].idle_count(), 1);
+    }
     db.cluster.restart().unwrap();
-    let client = gate.connect("alice", &token).await.expect("a dead pooled connection is replaced");
-    let n: i64 = client.query_one("select count(*) from posts", &[]).await.unwrap().get(0);
-    assert_eq!(n, 2);
+    for gate in &gates {
+        let client = gate.connect("alice", &token).await.expect("a dead pooled connection is replaced");
+        let n: i64 =
+            client.query_one("select count(*) from posts where title not like '%new%'", &[]).await.unwrap().get(0);
+        assert_eq!(n, 2);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

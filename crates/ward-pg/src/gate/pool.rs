@@ -10,6 +10,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::backend::{self, Backend, BackendError, Upstream};
 
+/// Idle connections older than this are health-checked before they are handed out.
+pub const HEALTH_CHECK_AFTER: Duration = Duration::from_secs(1);
+
 pub struct Pool {
     upstream: Upstream,
     account: String,
@@ -113,17 +116,22 @@ impl Pool {
 
     fn take_idle(&self, identity: Option<[u8; 16]>) -> Option<Backend> {
         let mut idle = self.idle.lock().ok()?;
-        // Too old, or closed behind our back (PostgreSQL restarted): dropped, not handed out.
-        idle.retain(|b| {
-            b.idle_since.elapsed() < self.idle_timeout && b.conn.buf.is_empty() && b.conn.stream.idle_and_open()
-        });
-        let preferred = identity.and_then(|d| idle.iter().rposition(|b| b.identity_of == Some(d)));
-        match preferred {
-            Some(i) => Some(idle.swap_remove(i)),
-            None => idle.pop(),
+        let now = Instant::now();
+        loop {
+            let preferred = identity.and_then(|d| idle.iter().rposition(|b| b.identity_of == Some(d)));
+            let index = preferred.or(idle.len().checked_sub(1))?;
+            let backend = idle.swap_remove(index);
+            let idle_for = now.saturating_duration_since(backend.idle_since);
+            // Connections idle a while are checked before use: PostgreSQL may have closed
+            // them (a restart, pg_terminate_backend). Busy ones are not, to spare a syscall
+            // per transaction. Dead or too old ones are dropped and the next is tried.
+            let healthy =
+                idle_for < HEALTH_CHECK_AFTER || (backend.conn.buf.is_empty() && backend.conn.stream.idle_and_open());
+            if idle_for < self.idle_timeout && healthy {
+                return Some(backend);
+            }
         }
     }
-
     /// Returns a connection: reset, and kept if the reset leaves it idle. `clean` says the
     /// session ended between messages, outside a transaction.
     pub async fn release(&self, lease: Lease, clean: bool) {

@@ -100,6 +100,8 @@ async fn a_backend_restart_is_survived() {
         assert_eq!(gate.gate.pools["svc_reader"].idle_count(), 1);
     }
     db.cluster.restart().unwrap();
+    // Connections idle for more than HEALTH_CHECK_AFTER are probed before use.
+    tokio::time::sleep(ward_pg::gate::pool::HEALTH_CHECK_AFTER).await;
     for gate in &gates {
         let client = gate.connect("alice", &token).await.expect("a dead pooled connection is replaced");
         let n: i64 =

@@ -19,6 +19,8 @@ pub struct Pool {
     password: Option<String>,
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Backend>>,
+    /// Registered once: labelling per acquire would allocate on every transaction.
+    wait_histogram: metrics::Histogram,
     parameters: Mutex<Option<Vec<(String, String)>>>,
     idle_timeout: Duration,
     queue_timeout: Duration,
@@ -63,12 +65,14 @@ pub struct PoolSettings {
 
 impl Pool {
     pub fn new(upstream: Upstream, account: String, password: Option<String>, settings: PoolSettings) -> Self {
+        let wait_histogram = metrics::histogram!("ward_pg_pool_wait_seconds", "account" => account.clone());
         Self {
             upstream,
             account,
             password,
             permits: Arc::new(Semaphore::new(settings.size)),
             idle: Mutex::new(Vec::new()),
+            wait_histogram,
             parameters: Mutex::new(None),
             idle_timeout: settings.idle_timeout,
             queue_timeout: settings.queue_timeout,
@@ -92,8 +96,7 @@ impl Pool {
             .await
             .map_err(|_| AcquireError::QueueTimeout)?
             .map_err(|_| AcquireError::QueueTimeout)?;
-        metrics::histogram!("ward_pg_pool_wait_seconds", "account" => self.account.clone())
-            .record(started.elapsed().as_secs_f64());
+        self.wait_histogram.record(started.elapsed().as_secs_f64());
         if let Some(backend) = self.take_idle(identity) {
             return Ok(Lease { backend, _permit: permit });
         }

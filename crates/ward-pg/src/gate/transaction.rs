@@ -153,10 +153,9 @@ impl Session<'_> {
                 }
                 frame = a.lease.backend.conn.read_frame(MAX_MESSAGE) => {
                     let Ok(frame) = frame else { return Outcome::BackendFailed };
-                    let mut frames = vec![frame];
-                    frames.extend(drain(&mut a.lease.backend.conn.buf));
                     let mut release = false;
-                    for f in frames {
+                    let mut next = Some(frame);
+                    while let Some(f) = next.take().or_else(|| take_buffered(&mut a.lease.backend.conn.buf)) {
                         match handle_backend_message(f, a, &mut to_client, &mut audit, &mut lines) {
                             Step::Continue => {}
                             Step::Release => release = true,
@@ -191,9 +190,8 @@ impl Session<'_> {
         to_backend: &mut BytesMut,
         to_client: &mut BytesMut,
     ) -> Option<Outcome> {
-        let mut frames = vec![first];
-        frames.extend(drain(&mut client.buf));
-        for f in frames {
+        let mut next = Some(first);
+        while let Some(f) = next.take().or_else(|| take_buffered(&mut client.buf)) {
             if f.tag == b'X' {
                 return Some(Outcome::ClientLeft);
             }
@@ -443,11 +441,8 @@ fn handle_backend_message(
     step
 }
 
-/// Complete frames already buffered, so a pipeline is handled in one pass.
-fn drain(buf: &mut BytesMut) -> Vec<Frame> {
-    let mut frames = Vec::new();
-    while let Ok(Some(f)) = crate::protocol::codec::take_frame(buf, MAX_MESSAGE) {
-        frames.push(f);
-    }
-    frames
+/// The next complete frame already buffered, so a pipeline is handled in one pass. A
+/// malformed one is left for the next read to report.
+fn take_buffered(buf: &mut BytesMut) -> Option<Frame> {
+    crate::protocol::codec::take_frame(buf, MAX_MESSAGE).ok().flatten()
 }

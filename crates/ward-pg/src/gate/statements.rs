@@ -101,22 +101,22 @@ impl ClientStatements {
 /// Whether SQL text may change session state that must not reach the next client. Errs on
 /// the side of yes: a false alarm only costs a reset.
 pub fn may_change_session(sql: &[u8]) -> bool {
-    const MARKERS: &[&[u8]] = &[
-        b"set ",
-        b"set\t",
-        b"set\n",
-        b"reset",
-        b"listen",
-        b"advisory",
-        b"temp",
-        b"declare",
-        b"prepare",
-        b"discard",
-        b"set_config",
-        b"load",
-        b"deallocate",
-    ];
-    MARKERS.iter().any(|m| contains_ignore_case(sql, m))
+    // One pass, dispatching on the first letter: this runs on every query in transaction
+    // pooling, so it must cost little for the common statement that matches nothing.
+    (0..sql.len()).any(|i| {
+        let rest = &sql[i..];
+        let markers: &[&[u8]] = match sql[i] | 0x20 {
+            b's' => &[b"set ", b"set\t", b"set\n", b"set_config"],
+            b'r' => &[b"reset"],
+            b'l' => &[b"listen", b"load"],
+            b'a' => &[b"advisory"],
+            b't' => &[b"temp"],
+            b'd' => &[b"declare", b"discard", b"deallocate"],
+            b'p' => &[b"prepare"],
+            _ => return false,
+        };
+        markers.iter().any(|m| rest.len() >= m.len() && rest[..m.len()].eq_ignore_ascii_case(m))
+    })
 }
 
 /// ASCII case-insensitive substring search, without allocating.

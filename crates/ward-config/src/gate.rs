@@ -167,6 +167,10 @@ pub struct PostgresGateConfig {
     /// Idle backend connections are closed after this long.
     #[serde(default = "default_idle_timeout", with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// Clients idle this long between statements (outside a transaction) are disconnected
+    /// with SQLSTATE 57P05. `0s` (the default) never disconnects them.
+    #[serde(default, with = "humantime_serde")]
+    pub client_idle_timeout: Duration,
     /// Time from connect to authenticated; slower clients are dropped.
     #[serde(default = "default_auth_timeout", with = "humantime_serde")]
     pub auth_timeout: Duration,

@@ -156,6 +156,7 @@ pub fn gate_config(db: &GateDb) -> PostgresGateConfig {
         queue_timeout: Duration::from_secs(2),
         idle_timeout: Duration::from_secs(600),
         auth_timeout: Duration::from_secs(3),
+        client_idle_timeout: Duration::ZERO,
         reset_query: "DISCARD ALL".into(),
         pool_mode: Default::default(),
         transaction_reset_query: ward_config::gate::default_transaction_reset_query(),

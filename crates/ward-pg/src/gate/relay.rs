@@ -5,6 +5,42 @@
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+/// When the session last moved, and whether it is waiting for the client (the server's last
+/// word was ReadyForQuery): what an idle timeout needs, shared by both directions.
+pub struct Activity {
+    base: std::time::Instant,
+    last_ms: std::sync::atomic::AtomicU64,
+    waiting_for_client: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self {
+            base: std::time::Instant::now(),
+            last_ms: Default::default(),
+            waiting_for_client: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+}
+
+impl Activity {
+    fn touch(&self, waiting_for_client: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.last_ms.store(self.base.elapsed().as_millis() as u64, Relaxed);
+        self.waiting_for_client.store(waiting_for_client, Relaxed);
+    }
+
+    /// How long the client has kept the session waiting, if it is the one to speak next.
+    pub fn client_idle_for(&self) -> Option<std::time::Duration> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.waiting_for_client.load(Relaxed) {
+            return None;
+        }
+        let last = std::time::Duration::from_millis(self.last_ms.load(Relaxed));
+        Some(self.base.elapsed().saturating_sub(last))
+    }
+}
+
 /// Follows message boundaries in one direction without buffering whole messages.
 #[derive(Default)]
 pub struct FrameTracker {
@@ -17,6 +53,8 @@ pub struct FrameTracker {
     /// Messages that will be answered by a ReadyForQuery (Query, Sync, FunctionCall) — or,
     /// from the backend, ReadyForQuery messages seen.
     pub sync_points: u64,
+    /// The tag of the last message header seen.
+    pub last_tag: u8,
 }
 
 pub struct Scan {
@@ -62,6 +100,7 @@ impl FrameTracker {
             if counts {
                 self.sync_points += 1;
             }
+            self.last_tag = tag;
             self.remaining = len as usize - 4;
             self.status_next = !from_client && tag == b'Z' && self.remaining > 0;
             i += 5;
@@ -101,6 +140,8 @@ pub enum End {
     ClientFailed,
     /// The session's token expired (with `close_on_expiry`).
     TokenExpired,
+    /// The client stayed silent longer than `client_idle_timeout`.
+    ClientIdle,
 }
 
 /// Pumps `from` into `to` until EOF, error or Terminate. Reads go into one reused buffer
@@ -111,6 +152,7 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     state: &mut Direction,
     from_client: bool,
     initial: BytesMut,
+    activity: &Activity,
 ) -> End {
     let (read_fail, write_fail) =
         if from_client { (End::ClientLeft, End::BackendFailed) } else { (End::BackendFailed, End::ClientFailed) };
@@ -138,6 +180,10 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             if scan.terminate {
                 return End::ClientLeft;
             }
+            // The client spoke, so it is not idle; the server finished with ReadyForQuery,
+            // so now the client is the one to speak.
+            let server_done = state.tracker.at_boundary() && state.tracker.last_tag == b'Z';
+            activity.touch(!from_client && server_done);
             if scan.forward < buf.len() {
                 state.pending.extend_from_slice(&buf[scan.forward..]);
             }
@@ -161,6 +207,7 @@ pub async fn relay<CR, CW, BR, BW>(
     client_leftover: BytesMut,
     up: &mut Direction,
     down: &mut Direction,
+    activity: &Activity,
 ) -> End
 where
     CR: AsyncRead + Unpin,
@@ -169,8 +216,8 @@ where
     BW: AsyncWrite + Unpin,
 {
     tokio::select! {
-        end = pump(client.0, backend.1, up, true, client_leftover) => end,
-        end = pump(backend.0, client.1, down, false, BytesMut::new()) => end,
+        end = pump(client.0, backend.1, up, true, client_leftover, activity) => end,
+        end = pump(backend.0, client.1, down, false, BytesMut::new(), activity) => end,
     }
 }
 

@@ -104,6 +104,9 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     if end == relay::End::TokenExpired {
         let _ = send_error(&mut client, &PgError::fatal("28000", "the access token of this session has expired")).await;
     }
+    if end == relay::End::ClientIdle {
+        let _ = send_error(&mut client, &idle_error()).await;
+    }
     let clean = relay::reusable(&end, &up, &down);
 
     gate.cancel.unregister(pid);
@@ -220,21 +223,48 @@ async fn relay_session(
 ) -> relay::End {
     let (mut client_read, mut client_write) = client_halves(client);
     let (mut backend_read, mut backend_write) = backend_halves(backend);
+    let activity = relay::Activity::default();
     let relaying = relay::relay(
         (&mut client_read, &mut client_write),
         (&mut backend_read, &mut backend_write),
         leftover,
         up,
         down,
+        &activity,
     );
-    if !gate.config.close_on_expiry {
-        return relaying.await;
-    }
-    let left = identity.expires_at.saturating_sub(ward_core::Clock::now(&ward_core::SystemClock)).max(0);
+    let expiry = async {
+        if !gate.config.close_on_expiry {
+            return std::future::pending().await;
+        }
+        let left = identity.expires_at.saturating_sub(ward_core::Clock::now(&ward_core::SystemClock)).max(0);
+        tokio::time::sleep(std::time::Duration::from_secs(left as u64)).await;
+    };
+    let idle = watch_idle(&activity, gate.config.client_idle_timeout);
     tokio::select! {
         end = relaying => end,
-        () = tokio::time::sleep(std::time::Duration::from_secs(left as u64)) => relay::End::TokenExpired,
+        () = expiry => relay::End::TokenExpired,
+        () = idle => relay::End::ClientIdle,
     }
+}
+
+/// Completes when the client has been silent, with the server waiting on it, for `limit`;
+/// never when `limit` is zero.
+async fn watch_idle(activity: &relay::Activity, limit: std::time::Duration) {
+    if limit.is_zero() {
+        return std::future::pending().await;
+    }
+    loop {
+        let idle = activity.client_idle_for().unwrap_or_default();
+        if idle >= limit {
+            return;
+        }
+        tokio::time::sleep((limit - idle).max(std::time::Duration::from_millis(100))).await;
+    }
+}
+
+/// SQLSTATE 57P05, as PostgreSQL's own idle_session_timeout says it.
+pub fn idle_error() -> PgError {
+    PgError::fatal("57P05", "terminating connection due to idle-session timeout")
 }
 
 type Reader<'a> = Box<dyn AsyncRead + Unpin + Send + 'a>;

@@ -119,7 +119,17 @@ impl Session<'_> {
         let mut to_client = BytesMut::new();
         loop {
             let Some(a) = assigned.as_mut() else {
-                let frame = match client.read_frame(MAX_MESSAGE).await {
+                let limit = self.gate.config.client_idle_timeout;
+                let read = client.read_frame(MAX_MESSAGE);
+                let frame = if limit.is_zero() {
+                    read.await
+                } else {
+                    match tokio::time::timeout(limit, read).await {
+                        Ok(read) => read,
+                        Err(_) => return Outcome::Refused(super::session::idle_error()),
+                    }
+                };
+                let frame = match frame {
                     Ok(f) if f.tag == b'X' => return Outcome::ClientLeft,
                     Ok(f) => f,
                     Err(_) => return Outcome::ClientLeft,
@@ -144,7 +154,17 @@ impl Session<'_> {
                 continue;
             };
 
+            // Waiting on the client outside a transaction (session pooling keeps its backend).
+            let limit = self.gate.config.client_idle_timeout;
+            let idle_limit = (!limit.is_zero() && a.idle && a.expect.is_empty()).then_some(limit);
+            let idle = async move {
+                match idle_limit {
+                    Some(limit) => tokio::time::sleep(limit).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                () = idle => return Outcome::Refused(super::session::idle_error()),
                 frame = client.read_frame(MAX_MESSAGE) => {
                     let Ok(frame) = frame else { return Outcome::ClientLeft };
                     if let Some(outcome) = self.pass_on(frame, client, a, &mut statements, &mut audit, &mut to_backend, &mut to_client).await {

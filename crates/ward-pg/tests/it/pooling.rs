@@ -158,3 +158,26 @@ async fn pgbench_runs_through_the_gate() {
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("number of transactions actually processed: 200/200"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_are_disconnected_in_every_mode() {
+    for (mode, audit) in [
+        (ward_config::gate::PoolMode::Session, false),
+        (ward_config::gate::PoolMode::Session, true),
+        (ward_config::gate::PoolMode::Transaction, false),
+    ] {
+        let (issuer, gate) = setup_with(move |c| {
+            c.client_idle_timeout = Duration::from_millis(600);
+            c.pool_mode = mode;
+            c.audit_statements = audit;
+        })
+        .await;
+        let client = gate.connect("alice", &issuer.token("alice", &["reader"]).unwrap()).await.unwrap();
+        client.query_one("select 1", &[]).await.unwrap();
+        // A query longer than the limit is not idleness: the server is the one working.
+        client.query_one("select pg_sleep(1)", &[]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let err = client.query_one("select 1", &[]).await.unwrap_err();
+        assert!(client.is_closed() || err.code().is_some(), "{mode:?} audit={audit}: {err}");
+    }
+}

@@ -11,6 +11,7 @@
 //! - [`relay`] — the session relay and its message tracker.
 //! - [`cancel`] — the gate's own cancel keys, forwarded to the right backend.
 //! - [`upstream_tls`] — TLS toward PostgreSQL with libpq's sslmode meanings.
+//! - [`stream`] — sockets that may have been upgraded to TLS, either way.
 //! - [`tls`] — the gate's certificate and TLS-upgradable client streams.
 //! - [`audit`] — per-statement audit lines.
 //! - [`session`] — one client from accept to close, with its audit lines.
@@ -26,6 +27,7 @@ pub mod pool;
 pub mod relay;
 pub mod session;
 pub mod statements;
+pub mod stream;
 pub mod tls;
 pub mod transaction;
 pub mod upstream_tls;

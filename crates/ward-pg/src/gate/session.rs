@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use serde_json::json;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use ward_token::remote::Identity;
 
@@ -221,8 +220,8 @@ async fn relay_session(
     up: &mut Direction,
     down: &mut Direction,
 ) -> relay::End {
-    let (mut client_read, mut client_write) = client_halves(client);
-    let (mut backend_read, mut backend_write) = backend_halves(backend);
+    let (mut client_read, mut client_write) = client.halves();
+    let (mut backend_read, mut backend_write) = backend.halves();
     let activity = relay::Activity::default();
     let relaying = relay::relay(
         (&mut client_read, &mut client_write),
@@ -265,36 +264,6 @@ async fn watch_idle(activity: &relay::Activity, limit: std::time::Duration) {
 /// SQLSTATE 57P05, as PostgreSQL's own idle_session_timeout says it.
 pub fn idle_error() -> PgError {
     PgError::fatal("57P05", "terminating connection due to idle-session timeout")
-}
-
-type Reader<'a> = Box<dyn AsyncRead + Unpin + Send + 'a>;
-type Writer<'a> = Box<dyn AsyncWrite + Unpin + Send + 'a>;
-
-// Plain TCP splits into borrowed halves at no cost; TLS needs tokio's locked split.
-fn client_halves(stream: &mut ClientStream) -> (Reader<'_>, Writer<'_>) {
-    match stream {
-        ClientStream::Plain(tcp) => {
-            let (r, w) = tcp.split();
-            (Box::new(r), Box::new(w))
-        }
-        other => {
-            let (r, w) = tokio::io::split(other);
-            (Box::new(r), Box::new(w))
-        }
-    }
-}
-
-fn backend_halves(stream: &mut BackendStream) -> (Reader<'_>, Writer<'_>) {
-    match stream {
-        BackendStream::Plain(tcp) => {
-            let (r, w) = tcp.split();
-            (Box::new(r), Box::new(w))
-        }
-        other => {
-            let (r, w) = tokio::io::split(other);
-            (Box::new(r), Box::new(w))
-        }
-    }
 }
 
 /// A backend connection for `settings`: pooled if one is idle, and replaced once if it turns

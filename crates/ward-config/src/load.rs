@@ -219,4 +219,53 @@ mod tests {
         assert!(!shown.contains("topsecret") && !shown.contains("AAAA"), "{shown}");
         assert!(shown.contains("postgres://ward:<redacted>@db/ward"), "{shown}");
     }
+
+    #[test]
+    fn gate_sections_parse_validate_and_redact() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            f,
+            r#"
+issuer_enabled = false
+[[trust]]
+issuer = "https://id.example"
+roles_claim = "https://gprxy.io/roles"
+[[gate.postgres]]
+listen = "127.0.0.1:6432"
+upstream = {{ host = "db", database = "app", tls = "verify-full", ca_file = "/etc/ca.pem" }}
+pool_mode = "transaction"
+roles = [{{ role = "reader", account = "svc_reader" }}]
+accounts.svc_reader = {{ password = "s3cret-pw" }}
+"#
+        )
+        .unwrap();
+        let c = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap();
+        let gate = &c.gate.postgres[0];
+        assert_eq!(gate.upstream.port, 5432);
+        assert_eq!(gate.pool_mode, crate::gate::PoolMode::Transaction);
+        assert_eq!(gate.context["app.user_id"], "sub");
+        assert_eq!(c.trust[0].audiences, ["ward"]);
+        assert!(!c.to_redacted_toml().contains("s3cret-pw"));
+
+        let bad = |toml: &str| {
+            let mut f = tempfile::NamedTempFile::new().unwrap();
+            writeln!(f, "{toml}").unwrap();
+            load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err().to_string()
+        };
+        let gate = r#"[[gate.postgres]]
+listen = "127.0.0.1:6432"
+upstream = { host = "db", database = "app" }
+roles = [{ role = "reader", account = "svc_nobody" }]
+accounts.svc_reader = {}"#;
+        assert!(bad(gate).contains("no [[trust]]"));
+        let trusted = format!("[[trust]]\nissuer = \"https://id.example\"\n{gate}");
+        assert!(bad(&trusted).contains("unknown account \"svc_nobody\""));
+        let hmac = "[[trust]]\nissuer = \"https://id.example\"\nalgorithms = [\"HS256\"]";
+        assert!(bad(hmac).contains("HS256"));
+        let no_ca = trusted
+            .replace("svc_nobody", "svc_reader")
+            .replace("database = \"app\"", "database = \"app\", tls = \"verify-full\"");
+        assert!(bad(&no_ca).contains("ca_file"));
+        assert!(bad("issuer_enabled = false").contains("nothing to serve"));
+    }
 }

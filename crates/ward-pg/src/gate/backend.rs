@@ -194,6 +194,15 @@ impl Backend {
                     let (code, message) = parse_error(frame.body);
                     failure.get_or_insert(BackendError::Refused { code, message });
                 }
+                // A setting the server reports (client_encoding, TimeZone, …) changed.
+                b'S' => {
+                    if let Some((name, value)) = parse_parameter_status(frame.body) {
+                        match self.parameters.iter_mut().find(|(n, _)| *n == name) {
+                            Some(slot) => slot.1 = value,
+                            None => self.parameters.push((name, value)),
+                        }
+                    }
+                }
                 _ => {}
             }
         }

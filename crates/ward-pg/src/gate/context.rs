@@ -8,6 +8,26 @@ use ward_token::remote::Identity;
 use super::backend::{Backend, BackendError};
 use crate::protocol::codec::{put_cstr, put_frame};
 
+/// Startup parameters a client may ask for that shape how the server talks to it. The
+/// backend logged in with its own; the client's are set like the identity, as parameters.
+pub const CLIENT_PARAMETERS: &[&str] =
+    &["client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "extra_float_digits", "application_name"];
+
+/// The client's own startup parameters among [`CLIENT_PARAMETERS`].
+pub fn client_parameters(params: &crate::protocol::frontend::StartupParams) -> Vec<(String, String)> {
+    // Setting names are case-insensitive: libpq sends PGTZ as `timezone`, for one.
+    params
+        .0
+        .iter()
+        .filter_map(|(name, value)| {
+            CLIENT_PARAMETERS
+                .iter()
+                .find(|known| known.eq_ignore_ascii_case(name))
+                .map(|known| ((*known).to_owned(), value.clone()))
+        })
+        .collect()
+}
+
 /// The settings to make, in order: `(setting, value)`.
 pub fn values(context: &std::collections::BTreeMap<String, String>, identity: &Identity) -> Vec<(String, String)> {
     context
@@ -27,8 +47,11 @@ pub fn values(context: &std::collections::BTreeMap<String, String>, identity: &I
         .collect()
 }
 
-/// The name under which transaction pooling keeps the statement prepared on each backend.
-pub const PREPARED_NAME: &str = "ward_context";
+/// The name under which transaction pooling keeps the statement prepared on each backend;
+/// the statement's shape depends only on how many settings it makes.
+pub fn prepared_name(settings: &[(String, String)]) -> String {
+    format!("ward_context_{}", settings.len())
+}
 
 fn sql(settings: &[(String, String)]) -> String {
     let calls = (0..settings.len())

@@ -55,7 +55,8 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
         return;
     };
 
-    let settings = context::values(&gate.config.context, &identity);
+    let mut settings = context::values(&gate.config.context, &identity);
+    settings.extend(context::client_parameters(&params));
     // Transaction pooling, and statement audit in either mode, need whole messages.
     if gate.config.pool_mode == PoolMode::Transaction || gate.config.audit_statements {
         return run_transaction_pooled(gate, client, peer, started, &params, &identity, pool, &settings).await;
@@ -153,6 +154,8 @@ async fn run_transaction_pooled(
     let mut out = BytesMut::new();
     msg::encode_auth_ok(&mut out);
     for (name, value) in &parameters {
+        // What this client asked for, which every backend it gets will be set to.
+        let value = settings.iter().find(|(n, _)| n == name).map_or(value, |(_, v)| v);
         msg::encode_parameter_status(&mut out, name, value);
     }
     msg::encode_backend_key(&mut out, pid, &secret);

@@ -249,11 +249,12 @@ impl Session<'_> {
         if backend.identity_of != Some(self.identity) && !self.settings.is_empty() {
             // Prepared once per backend, then only bound and executed: no parse or plan on
             // the way of every transaction.
-            if backend.prepared.insert(context::PREPARED_NAME.to_owned()) {
-                context::encode_parse(out, context::PREPARED_NAME, self.settings);
-                expect.push_back(Expect::One { swallow: true, prepares: Some(context::PREPARED_NAME.to_owned()) });
+            let name = context::prepared_name(self.settings);
+            if backend.prepared.insert(name.clone()) {
+                context::encode_parse(out, &name, self.settings);
+                expect.push_back(Expect::One { swallow: true, prepares: Some(name.clone()) });
             }
-            context::encode_execute(out, context::PREPARED_NAME, self.settings);
+            context::encode_execute(out, &name, self.settings);
             expect.extend([Expect::One { swallow: true, prepares: None }, Expect::Execute { swallow: true }]);
             backend.identity_of = None;
         }

@@ -75,3 +75,29 @@ async fn identity_values_are_parameters_not_sql() {
     let row = client.query_one("select current_setting('app.user_id'), count(*) from posts", &[]).await.unwrap();
     assert_eq!(row.get::<_, String>(0), evil);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clients_own_startup_parameters_apply_in_both_pool_modes() {
+    for mode in [ward_config::gate::PoolMode::Session, ward_config::gate::PoolMode::Transaction] {
+        let (issuer, gate) = crate::setup_with(move |c| c.pool_mode = mode).await;
+        let token = issuer.token("alice", &["reader"]).unwrap();
+        let mut cmd = std::process::Command::new("psql");
+        cmd.arg(gate.conninfo("alice"))
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-c",
+                "show client_encoding",
+                "-c",
+                "select current_setting('application_name'), current_setting('TimeZone')",
+            ])
+            .env("PGPASSWORD", &token)
+            .env("PGCLIENTENCODING", "LATIN1")
+            .env("PGAPPNAME", "reports")
+            .env("PGTZ", "Asia/Tokyo");
+        let out = crate::run(cmd).await;
+        assert!(out.status.success(), "{mode:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "LATIN1\nreports|Asia/Tokyo", "{mode:?}");
+    }
+}

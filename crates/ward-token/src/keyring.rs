@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use ward_core::UnixTime;
 
 use crate::key::SigningKey;
@@ -58,9 +58,5 @@ impl Keyring {
     /// The JWKS document (RFC 7517 §5), rendered once per keyring.
     pub fn jwks_json(&self) -> &str {
         &self.jwks
-    }
-
-    pub fn jwks(&self) -> Value {
-        serde_json::from_str(&self.jwks).unwrap_or(Value::Null)
     }
 }

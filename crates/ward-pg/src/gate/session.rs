@@ -27,14 +27,12 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
         Ok(Ok(hello)) => hello,
         Ok(Err(refusal)) => {
             metrics::counter!("ward_pg_auth_failures_total", "reason" => refusal.reason).increment(1);
-            audit_refused(gate, peer, refusal.reason);
-            let _ = send_error(&mut client, &refusal.error).await;
+            refuse(gate, &mut client, peer, refusal.reason, &refusal.error).await;
             return;
         }
         Err(_) => {
             metrics::counter!("ward_pg_auth_failures_total", "reason" => "timeout").increment(1);
-            audit_refused(gate, peer, "timeout");
-            let _ = send_error(&mut client, &PgError::fatal("08006", "authentication timed out")).await;
+            refuse(gate, &mut client, peer, "timeout", &PgError::fatal("08006", "authentication timed out")).await;
             return;
         }
     };
@@ -49,9 +47,8 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     let Some(pool) = mapping::account_for(&gate.config.roles, &identity.roles).and_then(|a| gate.pools.get(a)) else {
         let roles = if identity.roles.is_empty() { "none".to_owned() } else { identity.roles.join(", ") };
         metrics::counter!("ward_pg_auth_failures_total", "reason" => "no_mapping").increment(1);
-        audit_refused(gate, peer, "no_mapping");
         let error = PgError::fatal("28000", format!("no role mapping for the token's roles ({roles})"));
-        let _ = send_error(&mut client, &error).await;
+        refuse(gate, &mut client, peer, "no_mapping", &error).await;
         return;
     };
 
@@ -65,22 +62,14 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
         Ok(lease) => lease,
         Err(e) => {
             let (error, reason) = e.refusal();
-            audit_refused(gate, peer, reason);
-            let _ = send_error(&mut client, &error).await;
+            refuse(gate, &mut client, peer, reason, &error).await;
             return;
         }
     };
 
     let (pid, secret) =
         gate.cancel.register(gate.entropy.as_ref(), Some((lease.backend.pid, lease.backend.secret.clone())));
-    let mut out = BytesMut::new();
-    msg::encode_auth_ok(&mut out);
-    for (name, value) in &lease.backend.parameters {
-        msg::encode_parameter_status(&mut out, name, value);
-    }
-    msg::encode_backend_key(&mut out, pid, &secret);
-    msg::encode_ready(&mut out, b'I');
-    if client.send(&out).await.is_err() {
+    if client.send(&greeting(&lease.backend.parameters, &[], pid, &secret)).await.is_err() {
         gate.cancel.unregister(pid);
         pool.release(lease, true).await;
         return;
@@ -145,22 +134,13 @@ async fn run_transaction_pooled(
         Ok(p) => p,
         Err(e) => {
             let (error, reason) = e.refusal();
-            audit_refused(gate, peer, reason);
-            let _ = send_error(&mut client, &error).await;
+            refuse(gate, &mut client, peer, reason, &error).await;
             return;
         }
     };
     let (pid, secret) = gate.cancel.register(gate.entropy.as_ref(), None);
-    let mut out = BytesMut::new();
-    msg::encode_auth_ok(&mut out);
-    for (name, value) in &parameters {
-        // What this client asked for, which every backend it gets will be set to.
-        let value = settings.iter().find(|(n, _)| n == name).map_or(value, |(_, v)| v);
-        msg::encode_parameter_status(&mut out, name, value);
-    }
-    msg::encode_backend_key(&mut out, pid, &secret);
-    msg::encode_ready(&mut out, b'I');
-    if client.send(&out).await.is_err() {
+    // Each backend this client gets will carry its own settings, so report those.
+    if client.send(&greeting(&parameters, settings, pid, &secret)).await.is_err() {
         gate.cancel.unregister(pid);
         return;
     }
@@ -323,7 +303,22 @@ fn audit(
     tracing::info!(target: "ward::audit", "{line}");
 }
 
-fn audit_refused(gate: &Gate, peer: SocketAddr, reason: &str) {
+/// AuthenticationOk, the server's parameters (as `overrides` set them), the gate's own
+/// cancel key, ReadyForQuery.
+fn greeting(parameters: &[(String, String)], overrides: &[(String, String)], pid: i32, secret: &[u8]) -> BytesMut {
+    let mut out = BytesMut::new();
+    msg::encode_auth_ok(&mut out);
+    for (name, value) in parameters {
+        let value = overrides.iter().find(|(n, _)| n == name).map_or(value, |(_, v)| v);
+        msg::encode_parameter_status(&mut out, name, value);
+    }
+    msg::encode_backend_key(&mut out, pid, secret);
+    msg::encode_ready(&mut out, b'I');
+    out
+}
+
+/// Tells the client why it is refused, and writes the audit line.
+async fn refuse(gate: &Gate, client: &mut Conn<ClientStream>, peer: SocketAddr, reason: &str, error: &PgError) {
     let line = json!({
         "event": "refused",
         "gate": gate.config.listen.to_string(),
@@ -331,4 +326,5 @@ fn audit_refused(gate: &Gate, peer: SocketAddr, reason: &str) {
         "reason": reason,
     });
     tracing::info!(target: "ward::audit", "{line}");
+    let _ = send_error(client, error).await;
 }

@@ -126,10 +126,6 @@ pub fn encode_sasl_response(out: &mut BytesMut, data: &[u8]) {
     put_frame(out, b'p', |b| b.extend_from_slice(data));
 }
 
-pub fn encode_terminate(out: &mut BytesMut) {
-    put_frame(out, b'X', |_| {});
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

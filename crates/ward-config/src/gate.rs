@@ -96,6 +96,8 @@ pub enum UpstreamTls {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
+    /// A host name or address; or, as in libpq, an absolute path: the directory of
+    /// PostgreSQL's Unix socket (`/var/run/postgresql`), for a gate on the database host.
     pub host: String,
     #[serde(default = "default_pg_port")]
     pub port: u16,
@@ -105,6 +107,14 @@ pub struct UpstreamConfig {
     /// PEM CA certificates for `verify-full`.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+}
+
+impl UpstreamConfig {
+    /// The Unix socket path when `host` names a socket directory (libpq's rule: it starts
+    /// with `/`); the port picks the socket file, as it does for PostgreSQL.
+    pub fn unix_socket(&self) -> Option<PathBuf> {
+        self.host.starts_with('/').then(|| PathBuf::from(&self.host).join(format!(".s.PGSQL.{}", self.port)))
+    }
 }
 
 fn default_pg_port() -> u16 {

@@ -242,6 +242,9 @@ accounts.svc_reader = {{ password = "s3cret-pw" }}
         let c = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap();
         let gate = &c.gate.postgres[0];
         assert_eq!(gate.upstream.port, 5432);
+        assert_eq!(gate.upstream.unix_socket(), None);
+        let socket = crate::gate::UpstreamConfig { host: "/run/postgresql".into(), ..gate.upstream.clone() };
+        assert_eq!(socket.unix_socket().unwrap(), std::path::Path::new("/run/postgresql/.s.PGSQL.5432"));
         assert_eq!(gate.pool_mode, crate::gate::PoolMode::Transaction);
         assert_eq!(gate.context["app.user_id"], "sub");
         assert_eq!(c.trust[0].audiences, ["ward"]);
@@ -266,6 +269,11 @@ accounts.svc_reader = {}"#;
             .replace("svc_nobody", "svc_reader")
             .replace("database = \"app\"", "database = \"app\", tls = \"verify-full\"");
         assert!(bad(&no_ca).contains("ca_file"));
+        let socket_tls = trusted.replace("svc_nobody", "svc_reader").replace(
+            "host = \"db\", database = \"app\"",
+            "host = \"/run/postgresql\", database = \"app\", tls = \"require\"",
+        );
+        assert!(bad(&socket_tls).contains("Unix socket"), "{}", bad(&socket_tls));
         assert!(bad("issuer_enabled = false").contains("nothing to serve"));
     }
 }

@@ -62,6 +62,15 @@ fn validate_gates(config: &Config) -> Result<(), String> {
         if gate.upstream.tls == crate::gate::UpstreamTls::VerifyFull && gate.upstream.ca_file.is_none() {
             return Err(format!("{name}: upstream.tls = \"verify-full\" needs upstream.ca_file"));
         }
+        if gate.upstream.unix_socket().is_some()
+            && matches!(gate.upstream.tls, crate::gate::UpstreamTls::Require | crate::gate::UpstreamTls::VerifyFull)
+        {
+            return Err(format!(
+                "{name}: upstream.host {:?} is a Unix socket directory, where PostgreSQL does not speak TLS; \
+                 use tls = \"disable\" or \"prefer\"",
+                gate.upstream.host
+            ));
+        }
         if gate.pool_size == 0 || gate.max_client_connections == 0 {
             return Err(format!("{name}: pool_size and max_client_connections must be at least 1"));
         }

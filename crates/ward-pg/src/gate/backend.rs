@@ -2,25 +2,87 @@
 //! md5, cleartext or trust), and collect what the server announces until it is ready.
 
 use std::io;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+use ward_config::gate::UpstreamConfig;
 
+use super::cancel::BackendKey;
 use super::conn::{Conn, MAX_HANDSHAKE_MESSAGE};
 use super::upstream_tls::{BackendStream, UpstreamSecurity};
 use crate::protocol::backend::{AuthRequest, parse_auth, parse_backend_key, parse_error, parse_parameter_status};
 use crate::protocol::frontend;
 
+/// Where PostgreSQL listens.
+#[derive(Clone)]
+pub enum Address {
+    Tcp {
+        host: String,
+        port: u16,
+        security: UpstreamSecurity,
+    },
+    /// The socket file itself (`<dir>/.s.PGSQL.<port>`).
+    Unix(PathBuf),
+}
+
 /// Where and as whom to connect.
 #[derive(Clone)]
 pub struct Upstream {
-    pub host: String,
-    pub port: u16,
+    pub address: Address,
     pub database: String,
     pub connect_timeout: Duration,
-    pub security: UpstreamSecurity,
+}
+
+impl Upstream {
+    pub fn new(config: &UpstreamConfig, connect_timeout: Duration) -> Result<Self, String> {
+        let address = match config.unix_socket() {
+            Some(path) => Address::Unix(path),
+            None => {
+                Address::Tcp { host: config.host.clone(), port: config.port, security: UpstreamSecurity::new(config)? }
+            }
+        };
+        Ok(Self { address, database: config.database.clone(), connect_timeout })
+    }
+
+    /// A fresh connection, secured as configured, within the connect timeout.
+    pub async fn dial(&self) -> io::Result<BackendStream> {
+        let timed_out = |what: &str| io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"));
+        let limit = self.connect_timeout;
+        match &self.address {
+            Address::Unix(path) => {
+                let unix = tokio::time::timeout(limit, UnixStream::connect(path))
+                    .await
+                    .map_err(|_| timed_out("connect"))??;
+                Ok(BackendStream::Unix(unix))
+            }
+            Address::Tcp { host, port, security } => {
+                let tcp = tokio::time::timeout(limit, TcpStream::connect((host.as_str(), *port)))
+                    .await
+                    .map_err(|_| timed_out("connect"))??;
+                tcp.set_nodelay(true)?;
+                tokio::time::timeout(limit, security.secure(tcp)).await.map_err(|_| timed_out("TLS handshake"))?
+            }
+        }
+    }
+
+    /// Sends one message on a connection of its own, as a CancelRequest must be sent.
+    pub async fn send_alone(&self, message: &[u8]) -> io::Result<()> {
+        match &self.address {
+            Address::Unix(path) => write_and_close(UnixStream::connect(path).await?, message).await,
+            Address::Tcp { host, port, .. } => {
+                write_and_close(TcpStream::connect((host.as_str(), *port)).await?, message).await
+            }
+        }
+    }
+}
+
+async fn write_and_close(mut stream: impl AsyncWrite + Unpin, message: &[u8]) -> io::Result<()> {
+    stream.write_all(message).await?;
+    stream.shutdown().await
 }
 
 /// A backend login failure. `Refused` carries PostgreSQL's own SQLSTATE and message, which
@@ -47,8 +109,8 @@ pub struct Backend {
     pub account: String,
     /// ParameterStatus values as the server reported them at login.
     pub parameters: Vec<(String, String)>,
-    pub pid: i32,
-    pub secret: Vec<u8>,
+    /// What a CancelRequest for this connection must carry.
+    pub key: BackendKey,
     pub idle_since: Instant,
     /// Transaction pooling: digest of the identity settings known to be in place.
     pub identity_of: Option<[u8; 16]>,
@@ -59,15 +121,7 @@ pub struct Backend {
 }
 
 pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>) -> Result<Backend, BackendError> {
-    let stream =
-        tokio::time::timeout(upstream.connect_timeout, TcpStream::connect((upstream.host.as_str(), upstream.port)))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-    stream.set_nodelay(true)?;
-    let stream = tokio::time::timeout(upstream.connect_timeout, upstream.security.secure(stream))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-    let mut conn = Conn::new(stream);
+    let mut conn = Conn::new(upstream.dial().await?);
     let mut out = BytesMut::new();
     frontend::encode_startup(
         &mut out,
@@ -158,8 +212,7 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
         conn,
         account: account.to_owned(),
         parameters,
-        pid,
-        secret,
+        key: BackendKey { pid, secret: secret.into() },
         idle_since: Instant::now(),
         identity_of: None,
         dirty: false,

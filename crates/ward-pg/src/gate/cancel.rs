@@ -1,21 +1,32 @@
 //! Cancel requests. Clients get the gate's own BackendKeyData, never the backend's; a
 //! CancelRequest naming a live session is forwarded to the backend serving it.
+//!
+//! A session changes backends on every transaction in transaction pooling, so it holds its
+//! own slot and retargets it without touching the registry: the registry lock is taken only
+//! when a session starts or ends, and when a cancel arrives.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
 use ward_core::Entropy;
 
 use super::backend::Upstream;
 use crate::protocol::frontend;
 
-#[derive(Clone)]
+/// The key PostgreSQL gave one backend connection (its pid and secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendKey {
+    pub pid: i32,
+    /// Shared, so handing the key to a session on each assignment costs no allocation.
+    pub secret: Arc<[u8]>,
+}
+
+type Slot = Arc<Mutex<Option<BackendKey>>>;
+
 struct Target {
     secret: [u8; 4],
-    /// The backend serving the session now; `None` between transactions in transaction pooling.
-    backend: Option<(i32, Vec<u8>)>,
+    backend: Slot,
 }
 
 #[derive(Default)]
@@ -23,10 +34,37 @@ pub struct CancelRegistry {
     sessions: Mutex<HashMap<i32, Target>>,
 }
 
+/// A session's entry in the registry, removed when dropped.
+pub struct Registration<'a> {
+    registry: &'a CancelRegistry,
+    /// The pid and secret the client was given.
+    pub pid: i32,
+    pub secret: [u8; 4],
+    backend: Slot,
+}
+
+impl Registration<'_> {
+    /// Points cancels at the backend now serving this session, or at none between transactions.
+    pub fn retarget(&self, backend: Option<BackendKey>) {
+        if let Ok(mut slot) = self.backend.lock() {
+            *slot = backend;
+        }
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut sessions) = self.registry.sessions.lock() {
+            sessions.remove(&self.pid);
+        }
+    }
+}
+
 impl CancelRegistry {
-    /// Issues a fresh key for a session served by the given backend.
-    pub fn register(&self, entropy: &dyn Entropy, backend: Option<(i32, Vec<u8>)>) -> (i32, [u8; 4]) {
-        let Ok(mut sessions) = self.sessions.lock() else { return (0, [0; 4]) };
+    /// A fresh, unused key for a new session.
+    pub fn register(&self, entropy: &dyn Entropy, backend: Option<BackendKey>) -> Registration<'_> {
+        let slot: Slot = Arc::new(Mutex::new(backend));
+        let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         loop {
             let mut raw = [0u8; 8];
             entropy.fill(&mut raw);
@@ -35,48 +73,57 @@ impl CancelRegistry {
                 continue;
             }
             let secret = [raw[4], raw[5], raw[6], raw[7]];
-            sessions.insert(pid, Target { secret, backend });
-            return (pid, secret);
+            sessions.insert(pid, Target { secret, backend: slot.clone() });
+            return Registration { registry: self, pid, secret, backend: slot };
         }
     }
 
-    /// Points a session's key at the backend now serving it (transaction pooling).
-    pub fn retarget(&self, pid: i32, backend: Option<(i32, Vec<u8>)>) {
-        if let Ok(mut sessions) = self.sessions.lock()
-            && let Some(target) = sessions.get_mut(&pid)
-        {
-            target.backend = backend;
-        }
-    }
-
-    pub fn unregister(&self, pid: i32) {
-        if let Ok(mut sessions) = self.sessions.lock() {
-            sessions.remove(&pid);
-        }
-    }
-
-    /// Forwards a cancel if `pid` and `secret` name a live session; silently ignores the
-    /// rest, as PostgreSQL does, so a guesser learns nothing.
     pub async fn cancel(&self, upstream: &Upstream, pid: i32, secret: &[u8]) {
-        let target = self.sessions.lock().ok().and_then(|s| s.get(&pid).cloned());
-        let Some(Target { secret: key, backend: Some((backend_pid, backend_secret)) }) = target else { return };
-        let matches = secret.len() == 4 && aws_constant_eq(&key, secret);
-        if !matches {
+        let target = self.sessions.lock().ok().and_then(|s| s.get(&pid).map(|t| (t.secret, t.backend.clone())));
+        let Some((key, slot)) = target else { return };
+        if !(secret.len() == 4 && constant_time_eq(&key, secret)) {
             tracing::warn!(pid, "cancel request with a wrong key ignored");
             return;
         }
+        let Some(backend) = slot.lock().ok().and_then(|b| b.clone()) else { return };
         let mut out = BytesMut::new();
-        frontend::encode_cancel(&mut out, backend_pid, &backend_secret);
-        match tokio::net::TcpStream::connect((upstream.host.as_str(), upstream.port)).await {
-            Ok(mut stream) => {
-                let _ = stream.write_all(&out).await;
-                let _ = stream.shutdown().await;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot reach PostgreSQL to forward a cancel request"),
+        frontend::encode_cancel(&mut out, backend.pid, &backend.secret);
+        if let Err(e) = upstream.send_alone(&out).await {
+            tracing::warn!(error = %e, "cannot reach PostgreSQL to forward a cancel request");
         }
     }
 }
 
-fn aws_constant_eq(a: &[u8], b: &[u8]) -> bool {
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Counter(std::sync::atomic::AtomicU8);
+    impl Entropy for Counter {
+        fn fill(&self, out: &mut [u8]) {
+            // The same pid twice in a row, to exercise the collision retry.
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) / 2;
+            out.fill(n + 1);
+        }
+    }
+
+    #[test]
+    fn keys_are_unique_and_dropped_with_their_session() {
+        let registry = CancelRegistry::default();
+        let entropy = Counter(Default::default());
+        let first = registry.register(&entropy, None);
+        let second = registry.register(&entropy, None);
+        assert_ne!(first.pid, second.pid);
+        second.retarget(Some(BackendKey { pid: 7, secret: Arc::from(&[1u8, 2, 3, 4][..]) }));
+        assert_eq!(registry.sessions.lock().unwrap().len(), 2);
+        let slot = registry.sessions.lock().unwrap()[&second.pid].backend.clone();
+        assert_eq!(slot.lock().unwrap().as_ref().map(|k| k.pid), Some(7));
+        drop(first);
+        drop(second);
+        assert!(registry.sessions.lock().unwrap().is_empty());
+    }
 }

@@ -72,13 +72,7 @@ impl Gate {
         entropy: Arc<dyn Entropy>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
-        let upstream = Upstream {
-            host: config.upstream.host.clone(),
-            port: config.upstream.port,
-            database: config.upstream.database.clone(),
-            connect_timeout: Duration::from_secs(5),
-            security: upstream_tls::UpstreamSecurity::new(&config.upstream)?,
-        };
+        let upstream = Upstream::new(&config.upstream, Duration::from_secs(5))?;
         let mut pools = HashMap::new();
         for (account, settings) in &config.accounts {
             let password = settings.resolve_password(&env).map_err(|e| format!("account {account}: {e}"))?;

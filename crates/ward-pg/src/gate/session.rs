@@ -67,10 +67,9 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
         }
     };
 
-    let (pid, secret) =
-        gate.cancel.register(gate.entropy.as_ref(), Some((lease.backend.pid, lease.backend.secret.clone())));
-    if client.send(&greeting(&lease.backend.parameters, &[], pid, &secret)).await.is_err() {
-        gate.cancel.unregister(pid);
+    let cancel = gate.cancel.register(gate.entropy.as_ref(), Some(lease.backend.key.clone()));
+    if client.send(&greeting(&lease.backend.parameters, &[], cancel.pid, &cancel.secret)).await.is_err() {
+        drop(cancel);
         pool.release(lease, true).await;
         return;
     }
@@ -98,7 +97,7 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     }
     let clean = relay::reusable(&end, &up, &down);
 
-    gate.cancel.unregister(pid);
+    drop(cancel);
     metrics::gauge!("ward_pg_sessions_active").decrement(1.0);
     audit(
         gate,
@@ -138,10 +137,9 @@ async fn run_transaction_pooled(
             return;
         }
     };
-    let (pid, secret) = gate.cancel.register(gate.entropy.as_ref(), None);
+    let cancel = gate.cancel.register(gate.entropy.as_ref(), None);
     // Each backend this client gets will carry its own settings, so report those.
-    if client.send(&greeting(&parameters, settings, pid, &secret)).await.is_err() {
-        gate.cancel.unregister(pid);
+    if client.send(&greeting(&parameters, settings, cancel.pid, &cancel.secret)).await.is_err() {
         return;
     }
     metrics::gauge!("ward_pg_sessions_active").increment(1.0);
@@ -158,7 +156,7 @@ async fn run_transaction_pooled(
         pool,
         settings,
         identity: context::digest(settings),
-        cancel_pid: pid,
+        cancel: &cancel,
         sticky,
         audit_as,
     };
@@ -180,7 +178,7 @@ async fn run_transaction_pooled(
         }
         _ => {}
     }
-    gate.cancel.unregister(pid);
+    drop(cancel);
     metrics::gauge!("ward_pg_sessions_active").decrement(1.0);
     audit(
         gate,

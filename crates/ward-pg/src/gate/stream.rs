@@ -1,16 +1,19 @@
 //! A socket that may have been upgraded to TLS: toward clients (the gate is the TLS server)
-//! and toward PostgreSQL (the gate is the TLS client).
+//! and toward PostgreSQL (the gate is the TLS client) — or, toward a PostgreSQL on the same
+//! host, a Unix socket.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 
 pub enum MaybeTls<T> {
     Plain(TcpStream),
     Tls(Box<T>),
+    /// PostgreSQL's own socket: no network stack between gate and database.
+    Unix(UnixStream),
     /// Only while a TLS handshake owns the socket.
     Upgrading,
 }
@@ -31,6 +34,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> MaybeTls<T> {
                 let (r, w) = tcp.split();
                 (Box::new(r), Box::new(w))
             }
+            Self::Unix(unix) => {
+                let (r, w) = unix.split();
+                (Box::new(r), Box::new(w))
+            }
             other => {
                 let (r, w) = tokio::io::split(other);
                 (Box::new(r), Box::new(w))
@@ -47,6 +54,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for MaybeTls<T> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Self::Upgrading => Poll::Ready(Err(gone())),
         }
@@ -57,6 +65,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Self::Upgrading => Poll::Ready(Err(gone())),
         }
@@ -65,6 +74,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Unix(s) => Pin::new(s).poll_flush(cx),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Self::Upgrading => Poll::Ready(Err(gone())),
         }
@@ -73,6 +83,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Self::Upgrading => Poll::Ready(Err(gone())),
         }

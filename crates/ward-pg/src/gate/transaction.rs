@@ -20,6 +20,7 @@ use bytes::BytesMut;
 
 use super::Gate;
 use super::audit::StatementAudit;
+use super::cancel::Registration;
 use super::conn::{Conn, Stream};
 use super::context;
 use super::pool::{AcquireError, Lease, Pool};
@@ -83,7 +84,7 @@ pub struct Session<'a> {
     pub settings: &'a [(String, String)],
     /// Digest of `settings` (see [`context::digest`]).
     pub identity: [u8; 16],
-    pub cancel_pid: i32,
+    pub cancel: &'a Registration<'a>,
     /// Keep the first backend for the whole session (session pooling with statement audit).
     pub sticky: bool,
     /// Who, for statement audit lines.
@@ -103,7 +104,7 @@ impl Session<'_> {
         // A session-pooled backend goes back only from a clean stop, and is reset first.
         if let Some(a) = assigned.take() {
             let clean = matches!(outcome, Outcome::ClientLeft) && a.idle && a.expect.is_empty();
-            self.gate.cancel.retarget(self.cancel_pid, None);
+            self.cancel.retarget(None);
             if self.sticky && !a.discard {
                 self.pool.release(a.lease, clean).await;
             }
@@ -258,12 +259,12 @@ impl Session<'_> {
             expect.extend([Expect::One { swallow: true, prepares: None }, Expect::Execute { swallow: true }]);
             backend.identity_of = None;
         }
-        self.gate.cancel.retarget(self.cancel_pid, Some((backend.pid, backend.secret.clone())));
+        self.cancel.retarget(Some(backend.key.clone()));
         Ok(Assignment { lease, idle: false, expect, saw_error: false, saw_rollback: false, discard: false })
     }
 
     fn release(&self, a: Assignment) {
-        self.gate.cancel.retarget(self.cancel_pid, None);
+        self.cancel.retarget(None);
         let Assignment { mut lease, saw_error, saw_rollback, discard, .. } = a;
         if discard {
             return;

@@ -125,12 +125,13 @@ impl BackendStream {
     /// session, so any readable byte — a FATAL before shutdown, or the end of the stream
     /// after a restart — means the connection is unusable. Never blocks.
     pub fn idle_and_open(&self) -> bool {
-        let tcp = match self {
-            Self::Plain(tcp) => tcp,
-            Self::Tls(tls) => tls.get_ref().0,
+        let mut probe = [0u8; 1];
+        let read = match self {
+            Self::Plain(tcp) => tcp.try_read(&mut probe),
+            Self::Tls(tls) => tls.get_ref().0.try_read(&mut probe),
+            Self::Unix(unix) => unix.try_read(&mut probe),
             Self::Upgrading => return false,
         };
-        let mut probe = [0u8; 1];
-        matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        matches!(read, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 }

@@ -1,6 +1,6 @@
 //! TLS from the gate to PostgreSQL, with libpq's sslmode meanings.
 
-use ward_config::gate::UpstreamTls;
+use ward_config::gate::{PoolMode, UpstreamTls};
 use ward_testkit::gate::{GateDb, TestGate, gate_config, trust_fake};
 use ward_testkit::oidc::FakeIssuer;
 
@@ -46,4 +46,39 @@ async fn require_refuses_a_server_without_tls_and_prefer_falls_back() {
     assert_eq!(sqlstate(&err), "08006");
     let (issuer, gate) = setup_with(|c| c.upstream.tls = UpstreamTls::Prefer).await;
     assert!(!backend_uses_tls(&gate, &issuer).await.unwrap(), "the shared test cluster has TLS off");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_directory_reaches_postgres_over_its_unix_socket() {
+    use std::time::{Duration, Instant};
+    let db = ward_testkit::gate::gate_db().await.unwrap();
+    let socket_dir = db.cluster.dir.to_string_lossy().into_owned();
+    for mode in [PoolMode::Session, PoolMode::Transaction] {
+        let (issuer, gate) = setup_with(|c| {
+            c.upstream.host = socket_dir.clone();
+            c.pool_mode = mode;
+        })
+        .await;
+        let client = gate.connect("alice", &issuer.token("alice", &["reader"]).unwrap()).await.unwrap();
+        // inet_server_addr() is NULL on a Unix-socket connection; the identity is set as over TCP.
+        let row =
+            client.query_one("select inet_server_addr()::text, current_setting('app.user_id')", &[]).await.unwrap();
+        assert_eq!(row.get::<_, Option<String>>(0), None, "{mode:?}");
+        assert_eq!(row.get::<_, String>(1), "alice", "{mode:?}");
+
+        // A cancel is forwarded over the socket too.
+        let cancel = client.cancel_token();
+        let started = Instant::now();
+        let sleeper = tokio::spawn(async move { client.query_one("select pg_sleep(30)", &[]).await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
+        let err = sleeper.await.unwrap().unwrap_err();
+        assert_eq!(sqlstate(&err), "57014", "{mode:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    // A socket directory with no PostgreSQL in it: the client is told the database is away.
+    let empty = tempfile::tempdir().unwrap();
+    let (issuer, gate) = setup_with(|c| c.upstream.host = empty.path().to_string_lossy().into_owned()).await;
+    let err = gate.connect("alice", &issuer.token("alice", &["reader"]).unwrap()).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "08006");
 }

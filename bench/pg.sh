@@ -3,12 +3,16 @@
 # one run on one throwaway cluster. Not a test: it never fails on numbers.
 #
 #   bash bench/pg.sh      # prints a Markdown report for bench/RESULTS.md
+#
+# Every target runs once per round, rounds interleave, and the report shows each target's
+# median over ROUNDS rounds: on a shared machine one run of a row can differ by ±15 %.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=bench/out; mkdir -p "$OUT"
 DURATION=${DURATION:-15}
 CLIENTS=${CLIENTS:-32}
 POOL=${POOL:-20}
+ROUNDS=${ROUNDS:-3}
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -25,7 +29,7 @@ DIR=$(mktemp -d /tmp/ward-bench-XXXX); chmod 755 "$DIR"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$DIR/pgbouncer.pid" ] && kill "$(cat "$DIR/pgbouncer.pid")" 2>/dev/null || true
+  for f in "$DIR"/pgbouncer-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   as_pg "$PGBIN/pg_ctl" -D "$DIR/data" stop -m immediate >/dev/null 2>&1 || true
   rm -rf "$DIR"
 }
@@ -41,15 +45,17 @@ as_pg psql -h "$DIR" -p "$PGPORT" -U postgres -qc "create role bench_svc login p
 as_pg psql -h "$DIR" -p "$PGPORT" -U postgres -qc "create database bench owner bench_svc" postgres
 PGPASSWORD=bench-pw pgbench -i -s 10 -q -h 127.0.0.1 -p "$PGPORT" -U bench_svc bench >/dev/null 2>&1
 
-# --- PgBouncer, transaction and session pools of the same size -----------------------------
-BPORT=$(free_port); BSPORT=$(free_port)
+# --- PgBouncer: transaction pools of the same size over TCP and over PostgreSQL's Unix
+# socket, and a session pool ------------------------------------------------------------------
+BPORT=$(free_port); BSPORT=$(free_port); BUPORT=$(free_port)
 echo '"bench_svc" "bench-pw"' > "$DIR/userlist.txt"
-for mode in transaction session; do
-  port=$BPORT; size=$POOL
-  [ "$mode" = session ] && { port=$BSPORT; size=$CLIENTS; }
-  cat > "$DIR/pgbouncer-$mode.ini" <<INI
+for name in transaction session unix; do
+  port=$BPORT; size=$POOL; mode=$name; host=127.0.0.1
+  [ "$name" = session ] && { port=$BSPORT; size=$CLIENTS; }
+  [ "$name" = unix ] && { port=$BUPORT; mode=transaction; host=$DIR; }
+  cat > "$DIR/pgbouncer-$name.ini" <<INI
 [databases]
-bench = host=127.0.0.1 port=$PGPORT dbname=bench
+bench = host=$host port=$PGPORT dbname=bench
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $port
@@ -59,15 +65,15 @@ auth_file = $DIR/userlist.txt
 pool_mode = $mode
 default_pool_size = $size
 max_client_conn = 500
-logfile = $DIR/pgbouncer-$mode.log
-pidfile = $DIR/pgbouncer-$mode.pid
+logfile = $DIR/pgbouncer-$name.log
+pidfile = $DIR/pgbouncer-$name.pid
 INI
-  [ "$(id -u)" = 0 ] && chown postgres "$DIR"/pgbouncer-$mode.ini "$DIR/userlist.txt"
-  as_pg pgbouncer -d "$DIR/pgbouncer-$mode.ini"
+  [ "$(id -u)" = 0 ] && chown postgres "$DIR"/pgbouncer-$name.ini "$DIR/userlist.txt"
+  as_pg pgbouncer -d "$DIR/pgbouncer-$name.ini"
 done
 
 # --- Ward: issuer and gate in one process; the service gets a token --------------------------
-WPORT=$(free_port); GPORT=$(free_port); GTPORT=$(free_port)
+WPORT=$(free_port); GPORT=$(free_port); GTPORT=$(free_port); GUPORT=$(free_port)
 cat > "$DIR/ward.toml" <<TOML
 listen = "127.0.0.1:$WPORT"
 issuer = "http://127.0.0.1:$WPORT"
@@ -92,45 +98,80 @@ pool_size = $POOL
 max_client_connections = 500
 roles = [{ role = "*", account = "bench_svc" }]
 accounts.bench_svc = { password = "bench-pw" }
+[[gate.postgres]]
+listen = "127.0.0.1:$GUPORT"
+upstream = { host = "$DIR", port = $PGPORT, database = "bench" }
+pool_mode = "transaction"
+pool_size = $POOL
+max_client_connections = 500
+roles = [{ role = "*", account = "bench_svc" }]
+accounts.bench_svc = { password = "bench-pw" }
 TOML
 SECRET=$($WARD --config "$DIR/ward.toml" admin client create --name bench --id bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 $WARD --config "$DIR/ward.toml" serve 2> "$OUT/ward-pg.log" & PIDS+=($!)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$GTPORT) 2>/dev/null && break; sleep 0.1; done
 TOKEN=$(curl -fs -u "bench:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$WPORT/oauth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
-# name port user password
-TARGETS=(
-  "PostgreSQL direct|$PGPORT|bench_svc|bench-pw"
-  "Ward gate, transaction pool ($POOL)|$GTPORT|bench|$TOKEN"
-  "Ward gate, session pool ($CLIENTS)|$GPORT|bench|$TOKEN"
-  "PgBouncer 1.18, transaction pool ($POOL)|$BPORT|bench_svc|bench-pw"
-  "PgBouncer 1.18, session pool ($CLIENTS)|$BSPORT|bench_svc|bench-pw"
-)
-tps() { awk '/^tps = / {printf "%.0f", $3}' "$1"; }
-lat() { awk '/^latency average/ {print $4" ms"}' "$1"; }
+WARD_PID=${PIDS[0]}
+pid_of() { case "$1" in ward) echo "$WARD_PID" ;; bouncer-*) cat "$DIR/pgbouncer-${1#bouncer-}.pid" ;; *) echo "" ;; esac; }
+cpu_ticks() { [ -n "$1" ] && awk '{print $14+$15}' "/proc/$1/stat" || echo 0; }
 
-echo "### $(date -u +%Y-%m-%d) — $(nproc) cores, pgbench -S -c $CLIENTS -j 2 -T $DURATION, scale 10"
-echo
-echo "| Protocol | Target | tps | latency avg | × direct |"
-echo "|---|---|---|---|---|"
+# name|port|user|password|process whose CPU is charged|what its ratio compares with
+TARGETS=(
+  "PostgreSQL direct (TCP)|$PGPORT|bench_svc|bench-pw|-|-"
+  "Ward gate, transaction pool ($POOL)|$GTPORT|bench|$TOKEN|ward|PgBouncer 1.18, transaction pool ($POOL)"
+  "PgBouncer 1.18, transaction pool ($POOL)|$BPORT|bench_svc|bench-pw|bouncer-transaction|-"
+  "Ward gate, transaction pool ($POOL), Unix-socket upstream|$GUPORT|bench|$TOKEN|ward|PgBouncer 1.18, transaction pool ($POOL), Unix-socket upstream"
+  "PgBouncer 1.18, transaction pool ($POOL), Unix-socket upstream|$BUPORT|bench_svc|bench-pw|bouncer-unix|-"
+  "Ward gate, session pool ($CLIENTS)|$GPORT|bench|$TOKEN|ward|PgBouncer 1.18, session pool ($CLIENTS)"
+  "PgBouncer 1.18, session pool ($CLIENTS)|$BSPORT|bench_svc|bench-pw|bouncer-session|-"
+)
+RUNS=$OUT/pg-runs.tsv; : > "$RUNS"
 for proto in simple extended prepared; do
-  direct=""
-  for t in "${TARGETS[@]}"; do
-    IFS='|' read -r name port user pw <<<"$t"
-    log="$OUT/pgbench-$proto-$port.txt"
-    PGPASSWORD=$pw pgbench -n -S -M "$proto" -c "$CLIENTS" -j 2 -T "$DURATION" -h 127.0.0.1 -p "$port" -U "$user" bench > "$log" 2>&1 || true
-    v=$(tps "$log"); [ -z "$direct" ] && direct=$v
-    ratio=$(python3 -c "print(f'{${v:-0}/${direct:-1}:.2f}')")
-    echo "| $proto | $name | ${v:-failed} | $(lat "$log") | $ratio |"
+  for round in $(seq "$ROUNDS"); do
+    for t in "${TARGETS[@]}"; do
+      IFS='|' read -r name port user pw proc _ <<<"$t"
+      log="$OUT/pgbench-$proto-$port-$round.txt"
+      pid=$(pid_of "$proc"); before=$(cpu_ticks "$pid")
+      PGPASSWORD=$pw pgbench -n -S -M "$proto" -c "$CLIENTS" -j 2 -T "$DURATION" -h 127.0.0.1 -p "$port" -U "$user" bench > "$log" 2>&1 || true
+      after=$(cpu_ticks "$pid")
+      tps=$(awk '/^tps = / {printf "%.0f", $3}' "$log")
+      printf '%s\t%s\t%s\t%s\n' "$proto" "$name" "${tps:-0}" "$((after - before))" >> "$RUNS"
+    done
   done
 done
+
+echo "### $(date -u +%Y-%m-%d) — $(nproc) cores, pgbench -S -c $CLIENTS -j 2 -T $DURATION, scale 10, median of $ROUNDS interleaved rounds"
+echo
+python3 - "$RUNS" "$DURATION" "${TARGETS[@]}" <<'PY'
+import statistics, sys
+runs, duration, targets = sys.argv[1], float(sys.argv[2]), [t.split("|") for t in sys.argv[3:]]
+rows = [line.rstrip("\n").split("\t") for line in open(runs)]
+print("| Protocol | Target | tps (median) | runs | × direct | × its PgBouncer | proxy CPU µs/tx |")
+print("|---|---|---|---|---|---|---|")
+for proto in ("simple", "extended", "prepared"):
+    of = lambda name: [r for r in rows if r[0] == proto and r[1] == name]
+    median = lambda name: statistics.median(int(r[2]) for r in of(name)) or 0
+    direct = median(targets[0][0]) or 1
+    for name, _port, _user, _pw, proc, peer in targets:
+        tps = median(name)
+        # CPU ticks are 1/100 s; the runs' own transactions are what they were spent on.
+        ticks = sum(int(r[3]) for r in of(name))
+        txs = sum(int(r[2]) for r in of(name)) * duration
+        cpu = f"{ticks / 100 / txs * 1e6:.1f}" if proc != "-" and txs else ""
+        vs_peer = f"{tps / median(peer):.2f}" if peer != "-" and median(peer) else ""
+        spread = "/".join(r[2] for r in of(name))
+        print(f"| {proto} | {name} | {tps:.0f} | {spread} | {tps / direct:.2f} | {vs_peer} | {cpu} |")
+PY
+echo
+echo "Ward's resident memory after these runs: $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/$WARD_PID/status)"
 echo
 echo "Connection setup (connect, authenticate, \`select 1\`, close; 300 in a row, libpq 18):"
 echo
 echo "| Target | p50 | p99 |"
 echo "|---|---|---|"
 for t in "${TARGETS[@]}"; do
-  IFS='|' read -r name port user pw <<<"$t"
+  IFS='|' read -r name port user pw _ _ <<<"$t"
   r=$(python3 bench/connect_latency.py "host=127.0.0.1 port=$port dbname=bench user=$user password=$pw sslmode=disable" 300)
   echo "| $name | $(echo "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["p50"])') ms | $(echo "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["p99"])') ms |"
 done

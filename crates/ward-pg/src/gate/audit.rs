@@ -76,7 +76,7 @@ impl StatementAudit {
     }
 
     /// Notes a server message the client receives; returns finished statements' lines.
-    pub fn server(&mut self, tag: u8, body: &BytesMut) -> Vec<serde_json::Value> {
+    pub fn server(&mut self, tag: u8, body: &[u8]) -> Vec<serde_json::Value> {
         let mut done = Vec::new();
         let Some(head) = self.pending.front_mut() else { return done };
         match tag {
@@ -91,7 +91,7 @@ impl StatementAudit {
             }
             b'I' | b's' if !head.simple => done.extend(self.finish("ok")),
             b'E' => {
-                let (code, _) = crate::protocol::backend::parse_error(body.clone());
+                let (code, _) = crate::protocol::backend::parse_error(BytesMut::from(body));
                 head.failed = Some(code);
                 if !head.simple {
                     done.extend(self.finish("error"));

@@ -109,8 +109,8 @@ pub struct Backend {
     pub account: String,
     /// ParameterStatus values as the server reported them at login.
     pub parameters: Vec<(String, String)>,
-    /// What a CancelRequest for this connection must carry.
-    pub key: BackendKey,
+    /// What a CancelRequest for this connection must carry (none if the server sent none).
+    pub key: Option<BackendKey>,
     pub idle_since: Instant,
     /// Transaction pooling: digest of the identity settings known to be in place.
     pub identity_of: Option<[u8; 16]>,
@@ -189,15 +189,14 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
     }
 
     let mut parameters = Vec::new();
-    let (mut pid, mut secret) = (0, Vec::new());
+    let mut key = None;
     loop {
         let frame = conn.read_frame(MAX_HANDSHAKE_MESSAGE).await?;
         match frame.tag {
             b'S' => parameters.extend(parse_parameter_status(frame.body)),
             b'K' => {
-                if let Some((p, s)) = parse_backend_key(frame.body) {
-                    (pid, secret) = (p, s);
-                }
+                key = parse_backend_key(frame.body)
+                    .and_then(|(pid, secret)| Some(BackendKey { pid, secret: secret.try_into().ok()? }));
             }
             b'Z' => break,
             b'E' => {
@@ -212,7 +211,7 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
         conn,
         account: account.to_owned(),
         parameters,
-        key: BackendKey { pid, secret: secret.into() },
+        key,
         idle_since: Instant::now(),
         identity_of: None,
         dirty: false,

@@ -2,10 +2,11 @@
 //! CancelRequest naming a live session is forwarded to the backend serving it.
 //!
 //! A session changes backends on every transaction in transaction pooling, so it holds its
-//! own slot and retargets it without touching the registry: the registry lock is taken only
-//! when a session starts or ends, and when a cancel arrives.
+//! own slot and retargets it with one atomic store: the registry lock is taken only when a
+//! session starts or ends, and when a cancel arrives.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
@@ -14,15 +15,26 @@ use ward_core::Entropy;
 use super::backend::Upstream;
 use crate::protocol::frontend;
 
-/// The key PostgreSQL gave one backend connection (its pid and secret).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The key PostgreSQL gave one backend connection. The gate speaks protocol 3.0 upstream,
+/// where the secret is always four bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackendKey {
     pub pid: i32,
-    /// Shared, so handing the key to a session on each assignment costs no allocation.
-    pub secret: Arc<[u8]>,
+    pub secret: [u8; 4],
 }
 
-type Slot = Arc<Mutex<Option<BackendKey>>>;
+impl BackendKey {
+    /// Packed for an atomic slot; 0 means no backend (PostgreSQL never uses pid 0).
+    fn pack(key: Option<Self>) -> u64 {
+        key.map_or(0, |k| (u64::from(k.pid as u32) << 32) | u64::from(u32::from_be_bytes(k.secret)))
+    }
+
+    fn unpack(packed: u64) -> Option<Self> {
+        (packed != 0).then(|| Self { pid: (packed >> 32) as u32 as i32, secret: (packed as u32).to_be_bytes() })
+    }
+}
+
+type Slot = Arc<AtomicU64>;
 
 struct Target {
     secret: [u8; 4],
@@ -46,9 +58,7 @@ pub struct Registration<'a> {
 impl Registration<'_> {
     /// Points cancels at the backend now serving this session, or at none between transactions.
     pub fn retarget(&self, backend: Option<BackendKey>) {
-        if let Ok(mut slot) = self.backend.lock() {
-            *slot = backend;
-        }
+        self.backend.store(BackendKey::pack(backend), Ordering::Release);
     }
 }
 
@@ -63,7 +73,7 @@ impl Drop for Registration<'_> {
 impl CancelRegistry {
     /// A fresh, unused key for a new session.
     pub fn register(&self, entropy: &dyn Entropy, backend: Option<BackendKey>) -> Registration<'_> {
-        let slot: Slot = Arc::new(Mutex::new(backend));
+        let slot: Slot = Arc::new(AtomicU64::new(BackendKey::pack(backend)));
         let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         loop {
             let mut raw = [0u8; 8];
@@ -85,7 +95,7 @@ impl CancelRegistry {
             tracing::warn!(pid, "cancel request with a wrong key ignored");
             return;
         }
-        let Some(backend) = slot.lock().ok().and_then(|b| b.clone()) else { return };
+        let Some(backend) = BackendKey::unpack(slot.load(Ordering::Acquire)) else { return };
         let mut out = BytesMut::new();
         frontend::encode_cancel(&mut out, backend.pid, &backend.secret);
         if let Err(e) = upstream.send_alone(&out).await {
@@ -118,10 +128,13 @@ mod tests {
         let first = registry.register(&entropy, None);
         let second = registry.register(&entropy, None);
         assert_ne!(first.pid, second.pid);
-        second.retarget(Some(BackendKey { pid: 7, secret: Arc::from(&[1u8, 2, 3, 4][..]) }));
+        let key = BackendKey { pid: i32::MAX, secret: [0xff, 2, 3, 4] };
+        second.retarget(Some(key));
         assert_eq!(registry.sessions.lock().unwrap().len(), 2);
         let slot = registry.sessions.lock().unwrap()[&second.pid].backend.clone();
-        assert_eq!(slot.lock().unwrap().as_ref().map(|k| k.pid), Some(7));
+        assert_eq!(BackendKey::unpack(slot.load(Ordering::Acquire)), Some(key));
+        second.retarget(None);
+        assert_eq!(BackendKey::unpack(slot.load(Ordering::Acquire)), None);
         drop(first);
         drop(second);
         assert!(registry.sessions.lock().unwrap().is_empty());

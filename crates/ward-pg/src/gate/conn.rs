@@ -53,6 +53,17 @@ impl<S: Stream> Conn<S> {
         }
     }
 
+    /// Waits until a whole message is buffered and returns its length, header included,
+    /// leaving it in `buf`: for relaying messages without taking them apart. Cancel-safe.
+    pub async fn buffered_frame(&mut self, limit: usize) -> io::Result<usize> {
+        loop {
+            if let Some(len) = codec::frame_len(&mut self.buf, limit).map_err(invalid)? {
+                return Ok(len);
+            }
+            self.fill().await?;
+        }
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes).await?;
         self.stream.flush().await

@@ -67,7 +67,7 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
         }
     };
 
-    let cancel = gate.cancel.register(gate.entropy.as_ref(), Some(lease.backend.key.clone()));
+    let cancel = gate.cancel.register(gate.entropy.as_ref(), lease.backend.key);
     if client.send(&greeting(&lease.backend.parameters, &[], cancel.pid, &cancel.secret)).await.is_err() {
         drop(cancel);
         pool.release(lease, true).await;

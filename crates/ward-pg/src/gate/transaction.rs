@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
 use super::Gate;
 use super::audit::StatementAudit;
@@ -118,6 +118,8 @@ impl Session<'_> {
         let mut lines = Vec::new();
         let mut to_backend = BytesMut::new();
         let mut to_client = BytesMut::new();
+        // The expectation queue outlives assignments, so a transaction costs no allocation.
+        let mut spare_expect = VecDeque::new();
         loop {
             let Some(a) = assigned.as_mut() else {
                 let limit = self.gate.config.client_idle_timeout;
@@ -135,7 +137,7 @@ impl Session<'_> {
                     Ok(f) => f,
                     Err(_) => return Outcome::ClientLeft,
                 };
-                let mut a = match self.assign(&mut to_backend).await {
+                let mut a = match self.assign(&mut to_backend, std::mem::take(&mut spare_expect)).await {
                     Ok(a) => a,
                     Err(e) => return Outcome::Refused(e.refusal().0),
                 };
@@ -172,19 +174,25 @@ impl Session<'_> {
                         return outcome;
                     }
                 }
-                frame = a.lease.backend.conn.read_frame(MAX_MESSAGE) => {
-                    let Ok(frame) = frame else { return Outcome::BackendFailed };
+                len = a.lease.backend.conn.buffered_frame(MAX_MESSAGE) => {
+                    let Ok(len) = len else { return Outcome::BackendFailed };
+                    // Every whole message already read is handled in place, and copied out
+                    // as it came if the client is to see it.
+                    let mut buf = std::mem::take(&mut a.lease.backend.conn.buf);
                     let mut release = false;
-                    let mut next = Some(frame);
-                    while let Some(f) = next.take().or_else(|| take_buffered(&mut a.lease.backend.conn.buf)) {
-                        match handle_backend_message(f, a, &mut to_client, &mut audit, &mut lines) {
+                    let mut next = Some(len);
+                    while let Some(len) = next.take().or_else(|| buffered_len(&mut buf)) {
+                        let step = handle_backend_message(&buf[..len], a, &mut to_client, &mut audit, &mut lines);
+                        buf.advance(len);
+                        match step {
                             Step::Continue => {}
                             Step::Release => release = true,
                             Step::Abort => return Outcome::SetupFailed,
                         }
                     }
+                    a.lease.backend.conn.buf = buf;
                     if release && !self.sticky && let Some(a) = assigned.take() {
-                        self.release(a);
+                        spare_expect = self.release(a);
                     }
                     self.write_audit(&mut lines);
                 }
@@ -237,9 +245,9 @@ impl Session<'_> {
     }
 
     /// Takes a backend and queues what it needs before serving this client.
-    async fn assign(&self, out: &mut BytesMut) -> Result<Assignment, AcquireError> {
+    async fn assign(&self, out: &mut BytesMut, mut expect: VecDeque<Expect>) -> Result<Assignment, AcquireError> {
         let mut lease = self.pool.acquire_for(Some(self.identity)).await?;
-        let mut expect = VecDeque::new();
+        expect.clear();
         let backend = &mut lease.backend;
         if backend.dirty {
             put_frame(out, b'Q', |b| put_cstr(b, &self.gate.config.transaction_reset_query));
@@ -259,21 +267,23 @@ impl Session<'_> {
             expect.extend([Expect::One { swallow: true, prepares: None }, Expect::Execute { swallow: true }]);
             backend.identity_of = None;
         }
-        self.cancel.retarget(Some(backend.key.clone()));
+        self.cancel.retarget(backend.key);
         Ok(Assignment { lease, idle: false, expect, saw_error: false, saw_rollback: false, discard: false })
     }
 
-    fn release(&self, a: Assignment) {
+    /// Returns the backend to the pool, and the emptied expectation queue for reuse.
+    fn release(&self, a: Assignment) -> VecDeque<Expect> {
         self.cancel.retarget(None);
-        let Assignment { mut lease, saw_error, saw_rollback, discard, .. } = a;
+        let Assignment { mut lease, saw_error, saw_rollback, discard, expect, .. } = a;
         if discard {
-            return;
+            return expect;
         }
         // The identity statement commits with the client's first transaction: only a clean
         // one proves it is in place.
         let proven = !saw_error && !saw_rollback;
         lease.backend.identity_of = if proven { lease.backend.identity_of.or(Some(self.identity)) } else { None };
         self.pool.put_back(lease);
+        expect
     }
 
     fn handle_client_message(
@@ -388,15 +398,16 @@ fn emit_fakes(expect: &mut VecDeque<Expect>, to_client: &mut BytesMut) {
     }
 }
 
+/// Routes one whole server message (`message` includes its header).
 fn handle_backend_message(
-    frame: Frame,
+    message: &[u8],
     a: &mut Assignment,
     to_client: &mut BytesMut,
     audit: &mut Option<StatementAudit>,
     lines: &mut Vec<serde_json::Value>,
 ) -> Step {
     emit_fakes(&mut a.expect, to_client);
-    let Frame { tag, body } = frame;
+    let (tag, body) = (message[0], &message[5..]);
     let head = a.expect.front().cloned();
     let swallow = head.as_ref().is_some_and(Expect::swallowed);
     let mut forward = !swallow;
@@ -455,9 +466,9 @@ fn handle_backend_message(
     }
     if forward {
         if let Some(audit) = audit.as_mut() {
-            lines.extend(audit.server(tag, &body));
+            lines.extend(audit.server(tag, body));
         }
-        put_frame(to_client, tag, |b| b.extend_from_slice(&body));
+        to_client.extend_from_slice(message);
     }
     emit_fakes(&mut a.expect, to_client);
     step
@@ -467,4 +478,9 @@ fn handle_backend_message(
 /// malformed one is left for the next read to report.
 fn take_buffered(buf: &mut BytesMut) -> Option<Frame> {
     crate::protocol::codec::take_frame(buf, MAX_MESSAGE).ok().flatten()
+}
+
+/// Like [`take_buffered`], leaving the message in place.
+fn buffered_len(buf: &mut BytesMut) -> Option<usize> {
+    crate::protocol::codec::frame_len(buf, MAX_MESSAGE).ok().flatten()
 }

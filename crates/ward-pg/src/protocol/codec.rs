@@ -47,6 +47,17 @@ pub fn take_startup(buf: &mut BytesMut) -> Result<Option<(i32, BytesMut)>, Frame
 
 /// Takes one tagged message from `buf` if it is complete.
 pub fn take_frame(buf: &mut BytesMut, limit: usize) -> Result<Option<Frame>, FrameError> {
+    let Some(whole) = frame_len(buf, limit)? else { return Ok(None) };
+    let mut frame = buf.split_to(whole);
+    let tag = frame.get_u8();
+    frame.advance(4);
+    Ok(Some(Frame { tag, body: frame }))
+}
+
+/// Appends a tagged message, computing its length.
+/// The length, header included, of the message at the start of `buf` once all of it is
+/// there; reserves room for the rest otherwise, so the next read can complete it.
+pub fn frame_len(buf: &mut BytesMut, limit: usize) -> Result<Option<usize>, FrameError> {
     if buf.len() < 5 {
         return Ok(None);
     }
@@ -62,13 +73,9 @@ pub fn take_frame(buf: &mut BytesMut, limit: usize) -> Result<Option<Frame>, Fra
         buf.reserve(len + 1 - buf.len());
         return Ok(None);
     }
-    let mut frame = buf.split_to(len + 1);
-    let tag = frame.get_u8();
-    frame.advance(4);
-    Ok(Some(Frame { tag, body: frame }))
+    Ok(Some(len + 1))
 }
 
-/// Appends a tagged message, computing its length.
 pub fn put_frame(out: &mut BytesMut, tag: u8, body: impl FnOnce(&mut BytesMut)) {
     out.extend_from_slice(&[tag, 0, 0, 0, 0]);
     let start = out.len() - 4;

@@ -38,8 +38,8 @@ fn truncate(sql: &[u8]) -> String {
 
 impl StatementAudit {
     /// Notes a client message (tag and body as the client sent them).
-    pub fn client(&mut self, tag: u8, body: &BytesMut) {
-        let mut b = body.clone();
+    pub fn client(&mut self, tag: u8, body: &[u8]) {
+        let mut b = BytesMut::from(body);
         match tag {
             b'Q' => self.pending.push_back(Pending {
                 text: truncate(body),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aws_lc_rs::digest;
 use bytes::{BufMut, BytesMut};
 
-use crate::protocol::codec::{get_cstr, put_cstr, put_frame};
+use crate::protocol::codec::{put_cstr, put_frame};
 
 /// What a client prepared: the server-side name and the Parse body that creates it.
 #[derive(Clone)]
@@ -24,10 +24,16 @@ pub struct ClientStatements {
     by_name: HashMap<String, Prepared>,
 }
 
-/// A Parse message split into the statement name and the rest.
-pub fn split_parse(mut body: BytesMut) -> Option<(String, BytesMut)> {
-    let name = get_cstr(&mut body)?;
-    Some((name, body))
+/// A NUL-terminated name at the start of `bytes`, and what follows it. Borrowed: splitting
+/// the messages of every transaction costs no allocation.
+pub fn split_cstr(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    let end = bytes.iter().position(|b| *b == 0)?;
+    Some((std::str::from_utf8(&bytes[..end]).ok()?, &bytes[end + 1..]))
+}
+
+/// A Parse message body split into the statement name and its definition.
+pub fn split_parse(body: &[u8]) -> Option<(&str, &[u8])> {
+    split_cstr(body)
 }
 
 /// The query text of a Parse message's definition.
@@ -50,10 +56,10 @@ pub fn encode_parse(out: &mut BytesMut, name: &str, definition: &[u8]) {
 }
 
 /// Bind: portal, statement, then the rest (formats, parameters, result formats).
-pub fn split_bind(mut body: BytesMut) -> Option<(String, String, BytesMut)> {
-    let portal = get_cstr(&mut body)?;
-    let statement = get_cstr(&mut body)?;
-    Some((portal, statement, body))
+pub fn split_bind(body: &[u8]) -> Option<(&str, &str, &[u8])> {
+    let (portal, rest) = split_cstr(body)?;
+    let (statement, rest) = split_cstr(rest)?;
+    Some((portal, statement, rest))
 }
 
 pub fn encode_bind(out: &mut BytesMut, portal: &str, statement: &str, rest: &[u8]) {
@@ -65,14 +71,9 @@ pub fn encode_bind(out: &mut BytesMut, portal: &str, statement: &str, rest: &[u8
 }
 
 /// Describe and Close: `S` or `P`, and a name.
-pub fn split_target(mut body: BytesMut) -> Option<(u8, String)> {
-    if body.is_empty() {
-        return None;
-    }
-    let kind = body[0];
-    let _ = bytes::Buf::get_u8(&mut body);
-    let name = get_cstr(&mut body)?;
-    Some((kind, name))
+pub fn split_target(body: &[u8]) -> Option<(u8, &str)> {
+    let (&kind, rest) = body.split_first()?;
+    Some((kind, split_cstr(rest)?.0))
 }
 
 pub fn encode_target(out: &mut BytesMut, tag: u8, kind: u8, name: &str) {
@@ -83,10 +84,15 @@ pub fn encode_target(out: &mut BytesMut, tag: u8, kind: u8, name: &str) {
 }
 
 impl ClientStatements {
-    pub fn insert(&mut self, name: String, definition: BytesMut) -> Prepared {
-        let prepared = Prepared { server_name: server_name(&definition), definition };
-        self.by_name.insert(name, prepared.clone());
-        prepared
+    pub fn insert(&mut self, name: &str, definition: &[u8]) -> &Prepared {
+        let prepared = Prepared { server_name: server_name(definition), definition: BytesMut::from(definition) };
+        match self.by_name.entry(name.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                e.insert(prepared);
+                e.into_mut()
+            }
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(prepared),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Prepared> {
@@ -135,7 +141,7 @@ mod tests {
         assert_ne!(a, server_name(b"select 2\0\0\0"));
         assert!(a.len() < 63, "fits NAMEDATALEN");
         let mut clients = ClientStatements::default();
-        let p = clients.insert("s1".into(), BytesMut::from(&b"select 1\0\0\0"[..]));
+        let p = clients.insert("s1", b"select 1\0\0\0");
         assert_eq!(p.server_name, a);
         assert_eq!(query_text(&p.definition), b"select 1");
     }
@@ -154,11 +160,13 @@ mod tests {
         put_cstr(&mut body, "portal");
         put_cstr(&mut body, "s1");
         body.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-        let (portal, statement, rest) = split_bind(body).unwrap();
-        assert_eq!((portal.as_str(), statement.as_str(), rest.len()), ("portal", "s1", 6));
+        let (portal, statement, rest) = split_bind(&body).unwrap();
+        assert_eq!((portal, statement, rest.len()), ("portal", "s1", 6));
         let mut out = BytesMut::new();
         encode_target(&mut out, b'D', b'S', "x");
         let frame = crate::protocol::codec::take_frame(&mut out, 100).unwrap().unwrap();
-        assert_eq!(split_target(frame.body), Some((b'S', "x".to_owned())));
+        assert_eq!(split_target(&frame.body), Some((b'S', "x")));
+        assert_eq!(split_target(b""), None);
+        assert_eq!(split_cstr(b"\xff\0"), None, "names are UTF-8");
     }
 }

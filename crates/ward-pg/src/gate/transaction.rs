@@ -26,7 +26,7 @@ use super::context;
 use super::pool::{AcquireError, Lease, Pool};
 use super::statements::{self, ClientStatements, Prepared};
 use crate::protocol::backend::PgError;
-use crate::protocol::codec::{Frame, put_cstr, put_frame};
+use crate::protocol::codec::{put_cstr, put_frame};
 
 /// Largest single message relayed in transaction pooling (PostgreSQL's own limit is 1 GiB).
 pub const MAX_MESSAGE: usize = 256 << 20;
@@ -123,7 +123,7 @@ impl Session<'_> {
         loop {
             let Some(a) = assigned.as_mut() else {
                 let limit = self.gate.config.client_idle_timeout;
-                let read = client.read_frame(MAX_MESSAGE);
+                let read = client.buffered_frame(MAX_MESSAGE);
                 let frame = if limit.is_zero() {
                     read.await
                 } else {
@@ -132,9 +132,9 @@ impl Session<'_> {
                         Err(_) => return Outcome::Refused(super::session::idle_error()),
                     }
                 };
-                let frame = match frame {
-                    Ok(f) if f.tag == b'X' => return Outcome::ClientLeft,
-                    Ok(f) => f,
+                let first = match frame {
+                    Ok(_) if client.buf[0] == b'X' => return Outcome::ClientLeft,
+                    Ok(len) => len,
                     Err(_) => return Outcome::ClientLeft,
                 };
                 let mut a = match self.assign(&mut to_backend, std::mem::take(&mut spare_expect)).await {
@@ -142,7 +142,7 @@ impl Session<'_> {
                     Err(e) => return Outcome::Refused(e.refusal().0),
                 };
                 if let Some(outcome) = self
-                    .pass_on(frame, client, &mut a, &mut statements, &mut audit, &mut to_backend, &mut to_client)
+                    .pass_on(first, client, &mut a, &mut statements, &mut audit, &mut to_backend, &mut to_client)
                     .await
                 {
                     return outcome;
@@ -168,9 +168,9 @@ impl Session<'_> {
             };
             tokio::select! {
                 () = idle => return Outcome::Refused(super::session::idle_error()),
-                frame = client.read_frame(MAX_MESSAGE) => {
-                    let Ok(frame) = frame else { return Outcome::ClientLeft };
-                    if let Some(outcome) = self.pass_on(frame, client, a, &mut statements, &mut audit, &mut to_backend, &mut to_client).await {
+                len = client.buffered_frame(MAX_MESSAGE) => {
+                    let Ok(len) = len else { return Outcome::ClientLeft };
+                    if let Some(outcome) = self.pass_on(len, client, a, &mut statements, &mut audit, &mut to_backend, &mut to_client).await {
                         return outcome;
                     }
                 }
@@ -206,12 +206,13 @@ impl Session<'_> {
         }
     }
 
-    /// Handles `first` and every complete message already buffered behind it, then sends
-    /// the result to the backend in one write. `Some` ends the session.
+    /// Handles the first buffered message (`first` bytes long) and every complete one
+    /// behind it, in place, then sends the result to the backend in one write. `Some` ends
+    /// the session.
     #[allow(clippy::too_many_arguments)]
     async fn pass_on<S: Stream>(
         &self,
-        first: Frame,
+        first: usize,
         client: &mut Conn<S>,
         a: &mut Assignment,
         statements: &mut ClientStatements,
@@ -219,16 +220,20 @@ impl Session<'_> {
         to_backend: &mut BytesMut,
         to_client: &mut BytesMut,
     ) -> Option<Outcome> {
+        let mut buf = std::mem::take(&mut client.buf);
         let mut next = Some(first);
-        while let Some(f) = next.take().or_else(|| take_buffered(&mut client.buf)) {
-            if f.tag == b'X' {
+        while let Some(len) = next.take().or_else(|| buffered_len(&mut buf)) {
+            let message = &buf[..len];
+            if message[0] == b'X' {
                 return Some(Outcome::ClientLeft);
             }
             if let Some(audit) = audit.as_mut() {
-                audit.client(f.tag, &f.body);
+                audit.client(message[0], &message[5..]);
             }
-            self.handle_client_message(f, a, statements, to_backend, to_client);
+            self.handle_client_message(message, a, statements, to_backend, to_client);
+            buf.advance(len);
         }
+        client.buf = buf;
         let sent = a.lease.backend.conn.send(to_backend).await;
         to_backend.clear();
         sent.is_err().then_some(Outcome::BackendFailed)
@@ -286,101 +291,98 @@ impl Session<'_> {
         expect
     }
 
+    /// Routes one whole client message (`message` includes its header). Messages that need
+    /// no rewriting are copied through as they came.
     fn handle_client_message(
         &self,
-        frame: Frame,
+        message: &[u8],
         a: &mut Assignment,
         statements: &mut ClientStatements,
         out: &mut BytesMut,
         to_client: &mut BytesMut,
     ) {
-        let Frame { tag, body } = frame;
-        let raw = |out: &mut BytesMut, body: &[u8]| put_frame(out, tag, |b| b.extend_from_slice(body));
+        let (tag, body) = (message[0], &message[5..]);
+        let mut raw = true;
         match tag {
-            b'P' => match statements::split_parse(body.clone()) {
-                Some((name, definition)) if !name.is_empty() => {
-                    if statements::may_change_session(statements::query_text(&definition)) {
-                        a.lease.backend.dirty = true;
-                    }
-                    let prepared = statements.insert(name, definition);
-                    if a.lease.backend.prepared.contains(&prepared.server_name) {
-                        a.expect.push_back(Expect::Fake(b'1'));
-                    } else {
-                        statements::encode_parse(out, &prepared.server_name, &prepared.definition);
-                        a.lease.backend.prepared.insert(prepared.server_name.clone());
-                        a.expect.push_back(Expect::One { swallow: false, prepares: Some(prepared.server_name) });
-                    }
+            b'P' => {
+                let parsed = statements::split_parse(body);
+                if let Some((_, definition)) = parsed
+                    && statements::may_change_session(statements::query_text(definition))
+                {
+                    a.lease.backend.dirty = true;
                 }
-                parsed => {
-                    if let Some((_, definition)) = parsed
-                        && statements::may_change_session(statements::query_text(&definition))
-                    {
-                        a.lease.backend.dirty = true;
-                    }
-                    raw(out, &body);
-                    a.expect.push_back(Expect::One { swallow: false, prepares: None });
-                }
-            },
-            b'B' => {
-                match statements::split_bind(body.clone()) {
-                    Some((portal, name, rest)) if statements.get(&name).is_some() => {
-                        let prepared = statements.get(&name).cloned();
-                        if let Some(p) = prepared {
-                            ensure_prepared(a, &p, out);
-                            statements::encode_bind(out, &portal, &p.server_name, &rest);
+                match parsed {
+                    Some((name, definition)) if !name.is_empty() => {
+                        raw = false;
+                        let prepared = statements.insert(name, definition);
+                        if a.lease.backend.prepared.contains(&prepared.server_name) {
+                            a.expect.push_back(Expect::Fake(b'1'));
+                        } else {
+                            statements::encode_parse(out, &prepared.server_name, &prepared.definition);
+                            a.lease.backend.prepared.insert(prepared.server_name.clone());
+                            a.expect.push_back(Expect::One {
+                                swallow: false,
+                                prepares: Some(prepared.server_name.clone()),
+                            });
                         }
                     }
-                    _ => raw(out, &body),
+                    _ => a.expect.push_back(Expect::One { swallow: false, prepares: None }),
+                }
+            }
+            b'B' => {
+                if let Some((portal, name, rest)) = statements::split_bind(body)
+                    && let Some(p) = named(statements, name)
+                {
+                    raw = false;
+                    ensure_prepared(a, p, out);
+                    statements::encode_bind(out, portal, &p.server_name, rest);
                 }
                 a.expect.push_back(Expect::One { swallow: false, prepares: None });
             }
             b'D' => {
-                match statements::split_target(body.clone()) {
-                    Some((b'S', name)) if statements.get(&name).is_some() => {
-                        if let Some(p) = statements.get(&name).cloned() {
-                            ensure_prepared(a, &p, out);
-                            statements::encode_target(out, b'D', b'S', &p.server_name);
-                        }
-                    }
-                    _ => raw(out, &body),
+                if let Some((b'S', name)) = statements::split_target(body)
+                    && let Some(p) = named(statements, name)
+                {
+                    raw = false;
+                    ensure_prepared(a, p, out);
+                    statements::encode_target(out, b'D', b'S', &p.server_name);
                 }
                 a.expect.push_back(Expect::Describe);
             }
-            b'C' => match statements::split_target(body.clone()) {
+            b'C' => match statements::split_target(body) {
                 // The server copy stays for the next client with the same statement.
-                Some((b'S', name)) if statements.get(&name).is_some() => {
-                    statements.remove(&name);
+                Some((b'S', name)) if named(statements, name).is_some() => {
+                    raw = false;
+                    statements.remove(name);
                     a.expect.push_back(Expect::Fake(b'3'));
                 }
-                _ => {
-                    raw(out, &body);
-                    a.expect.push_back(Expect::One { swallow: false, prepares: None });
-                }
+                _ => a.expect.push_back(Expect::One { swallow: false, prepares: None }),
             },
-            b'E' => {
-                raw(out, &body);
-                a.expect.push_back(Expect::Execute { swallow: false });
-            }
-            b'S' => {
-                raw(out, &body);
-                a.expect.push_back(Expect::Sync);
-            }
+            b'E' => a.expect.push_back(Expect::Execute { swallow: false }),
+            b'S' => a.expect.push_back(Expect::Sync),
             b'Q' | b'F' => {
-                if tag == b'Q' && statements::may_change_session(&body) {
+                if tag == b'Q' && statements::may_change_session(body) {
                     a.lease.backend.dirty = true;
-                    if statements::contains_ignore_case(&body, b"deallocate")
-                        || statements::contains_ignore_case(&body, b"discard")
+                    if statements::contains_ignore_case(body, b"deallocate")
+                        || statements::contains_ignore_case(body, b"discard")
                     {
                         a.discard = true;
                     }
                 }
-                raw(out, &body);
                 a.expect.push_back(Expect::UntilReady { swallow: false });
             }
-            _ => raw(out, &body),
+            _ => {}
+        }
+        if raw {
+            out.extend_from_slice(message);
         }
         emit_fakes(&mut a.expect, to_client);
     }
+}
+
+/// A statement the client named (the unnamed one is never renamed).
+fn named<'s>(statements: &'s ClientStatements, name: &str) -> Option<&'s Prepared> {
+    if name.is_empty() { None } else { statements.get(name) }
 }
 
 fn ensure_prepared(a: &mut Assignment, p: &Prepared, out: &mut BytesMut) {
@@ -474,13 +476,8 @@ fn handle_backend_message(
     step
 }
 
-/// The next complete frame already buffered, so a pipeline is handled in one pass. A
-/// malformed one is left for the next read to report.
-fn take_buffered(buf: &mut BytesMut) -> Option<Frame> {
-    crate::protocol::codec::take_frame(buf, MAX_MESSAGE).ok().flatten()
-}
-
-/// Like [`take_buffered`], leaving the message in place.
+/// The length of the next complete message already buffered, so a pipeline is handled in
+/// one pass. A malformed one is left for the next read to report.
 fn buffered_len(buf: &mut BytesMut) -> Option<usize> {
     crate::protocol::codec::frame_len(buf, MAX_MESSAGE).ok().flatten()
 }

@@ -171,6 +171,12 @@ pub struct PostgresGateConfig {
     pub pool_size: usize,
     #[serde(default = "default_max_clients")]
     pub max_client_connections: usize,
+    /// Event-loop threads. 1 runs the gate on the process's shared runtime, one pool per
+    /// account. N > 1 gives the gate N threads of its own, each accepting clients on the same
+    /// port (SO_REUSEPORT) and owning its share of `pool_size`: no hand-offs between threads,
+    /// so more transactions per CPU, but a client waits only for its own thread's connections.
+    #[serde(default = "one")]
+    pub threads: usize,
     /// How long a client waits for a backend connection before SQLSTATE 53300.
     #[serde(default = "default_queue_timeout", with = "humantime_serde")]
     pub queue_timeout: Duration,
@@ -209,6 +215,9 @@ pub struct PostgresGateConfig {
 
 fn yes() -> bool {
     true
+}
+fn one() -> usize {
+    1
 }
 fn default_pool_size() -> usize {
     20

@@ -243,6 +243,7 @@ accounts.svc_reader = {{ password = "s3cret-pw" }}
         let gate = &c.gate.postgres[0];
         assert_eq!(gate.upstream.port, 5432);
         assert_eq!(gate.upstream.unix_socket(), None);
+        assert_eq!(gate.threads, 1);
         let socket = crate::gate::UpstreamConfig { host: "/run/postgresql".into(), ..gate.upstream.clone() };
         assert_eq!(socket.unix_socket().unwrap(), std::path::Path::new("/run/postgresql/.s.PGSQL.5432"));
         assert_eq!(gate.pool_mode, crate::gate::PoolMode::Transaction);
@@ -274,6 +275,10 @@ accounts.svc_reader = {}"#;
             "host = \"/run/postgresql\", database = \"app\", tls = \"require\"",
         );
         assert!(bad(&socket_tls).contains("Unix socket"), "{}", bad(&socket_tls));
+        let threads = trusted
+            .replace("svc_nobody", "svc_reader")
+            .replace("accounts.svc_reader", "pool_size = 2\nthreads = 3\naccounts.svc_reader");
+        assert!(bad(&threads).contains("threads must be between 1 and pool_size (2)"), "{}", bad(&threads));
         assert!(bad("issuer_enabled = false").contains("nothing to serve"));
     }
 }

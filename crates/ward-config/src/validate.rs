@@ -74,6 +74,12 @@ fn validate_gates(config: &Config) -> Result<(), String> {
         if gate.pool_size == 0 || gate.max_client_connections == 0 {
             return Err(format!("{name}: pool_size and max_client_connections must be at least 1"));
         }
+        if gate.threads == 0 || gate.threads > gate.pool_size {
+            return Err(format!(
+                "{name}: threads must be between 1 and pool_size ({}), since each thread owns a share of the pool",
+                gate.pool_size
+            ));
+        }
         if let Some(bad) = gate.context.keys().find(|k| !k.contains('.') || k.contains(char::is_whitespace)) {
             return Err(format!("{name}: context setting {bad:?} must be a custom setting like app.user_id"));
         }

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use sqlx::{Connection as _, PgConnection};
-use tokio::sync::{OnceCell, oneshot};
+use tokio::sync::{OnceCell, watch};
 use ward_config::gate::{AccountConfig, ClientAuth, RoleRule, UpstreamConfig};
 use ward_config::{PostgresGateConfig, Secret, TrustConfig};
+use ward_pg::gate::threads::GateThreads;
 use ward_pg::gate::{Gate, trust_policies};
 use ward_token::OsEntropy;
 use ward_token::remote::{Refresher, RemoteVerifier};
@@ -153,6 +154,7 @@ pub fn gate_config(db: &GateDb) -> PostgresGateConfig {
         match_user: true,
         pool_size: 4,
         max_client_connections: 100,
+        threads: 1,
         queue_timeout: Duration::from_secs(2),
         idle_timeout: Duration::from_secs(600),
         auth_timeout: Duration::from_secs(3),
@@ -170,8 +172,11 @@ pub fn gate_config(db: &GateDb) -> PostgresGateConfig {
 
 pub struct TestGate {
     pub addr: SocketAddr,
+    /// The gate (the first thread's, with `threads > 1`).
     pub gate: Arc<Gate>,
-    shutdown: Option<oneshot::Sender<()>>,
+    /// One per thread with `threads > 1`; else just `gate`.
+    pub gates: Vec<Arc<Gate>>,
+    shutdown: Option<watch::Sender<bool>>,
     _refresher: Refresher,
 }
 
@@ -180,15 +185,30 @@ impl TestGate {
         let verifier =
             RemoteVerifier::new(trust_policies(&trust).map_err(anyhow::Error::msg)?, Arc::new(ward_core::SystemClock));
         let refresher = verifier.start().await;
+        let (tx, rx) = watch::channel(false);
+        let stop = move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        if config.threads > 1 {
+            let listen = config.listen;
+            let gates: Vec<Arc<Gate>> = Gate::per_thread(&config, verifier, &trust, Arc::new(OsEntropy), |_| None)
+                .map_err(anyhow::Error::msg)?
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+            let threads = GateThreads::start(gates.clone(), listen, stop)?;
+            let addr = threads.local_addr();
+            return Ok(Self { addr, gate: gates[0].clone(), gates, shutdown: Some(tx), _refresher: refresher });
+        }
         let gate =
             Arc::new(Gate::new(config, verifier, &trust, Arc::new(OsEntropy), |_| None).map_err(anyhow::Error::msg)?);
         let bound = gate.clone().bind().await?;
         let addr = bound.local_addr()?;
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(bound.run(async {
-            let _ = rx.await;
-        }));
-        Ok(Self { addr, gate, shutdown: Some(tx), _refresher: refresher })
+        tokio::spawn(bound.run(stop()));
+        Ok(Self { addr, gate: gate.clone(), gates: vec![gate], shutdown: Some(tx), _refresher: refresher })
     }
 
     /// A libpq connection string for `user` through the gate (the token goes in PGPASSWORD).
@@ -209,7 +229,7 @@ impl TestGate {
 impl Drop for TestGate {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
     }
 }

@@ -15,6 +15,7 @@
 //! - [`tls`] — the gate's certificate and TLS-upgradable client streams.
 //! - [`audit`] — per-statement audit lines.
 //! - [`session`] — one client from accept to close, with its audit lines.
+//! - [`threads`] — a gate on threads of its own (`threads = N`), one listener and pool share each.
 
 pub mod audit;
 pub mod backend;
@@ -28,6 +29,7 @@ pub mod relay;
 pub mod session;
 pub mod statements;
 pub mod stream;
+pub mod threads;
 pub mod tls;
 pub mod transaction;
 pub mod upstream_tls;
@@ -54,7 +56,8 @@ pub struct Gate {
     pub verifier: Arc<RemoteVerifier>,
     pub pools: HashMap<String, Arc<Pool>>,
     pub upstream: Upstream,
-    pub cancel: CancelRegistry,
+    /// Shared by a gate's threads: a CancelRequest may reach any of them.
+    pub cancel: Arc<CancelRegistry>,
     pub entropy: Arc<dyn Entropy>,
     /// Advertised to OAUTHBEARER clients for discovery.
     pub oauth_issuer: String,
@@ -72,16 +75,49 @@ impl Gate {
         entropy: Arc<dyn Entropy>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
+        let shared = Shared::new(&config);
+        let pool_size = config.pool_size;
+        Self::build(config, verifier, trust, entropy, &env, pool_size, shared)
+    }
+
+    /// One gate per configured thread, each with its share of `pool_size` (the shares add up
+    /// to it), all sharing cancel keys and the client limit.
+    pub fn per_thread(
+        config: &PostgresGateConfig,
+        verifier: Arc<RemoteVerifier>,
+        trust: &[ward_config::TrustConfig],
+        entropy: Arc<dyn Entropy>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<Self>, String> {
+        let shared = Shared::new(config);
+        let threads = config.threads.max(1);
+        (0..threads)
+            .map(|i| {
+                let share = config.pool_size / threads + usize::from(i < config.pool_size % threads);
+                Self::build(config.clone(), verifier.clone(), trust, entropy.clone(), &env, share, shared.clone())
+            })
+            .collect()
+    }
+
+    fn build(
+        config: PostgresGateConfig,
+        verifier: Arc<RemoteVerifier>,
+        trust: &[ward_config::TrustConfig],
+        entropy: Arc<dyn Entropy>,
+        env: &impl Fn(&str) -> Option<String>,
+        pool_size: usize,
+        shared: Shared,
+    ) -> Result<Self, String> {
         let upstream = Upstream::new(&config.upstream, Duration::from_secs(5))?;
         let mut pools = HashMap::new();
         for (account, settings) in &config.accounts {
-            let password = settings.resolve_password(&env).map_err(|e| format!("account {account}: {e}"))?;
+            let password = settings.resolve_password(env).map_err(|e| format!("account {account}: {e}"))?;
             let pool = Pool::new(
                 upstream.clone(),
                 account.clone(),
                 password,
                 PoolSettings {
-                    size: config.pool_size,
+                    size: pool_size,
                     idle_timeout: config.idle_timeout,
                     queue_timeout: config.queue_timeout,
                     reset_query: config.reset_query.clone(),
@@ -93,7 +129,7 @@ impl Gate {
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         Ok(Self {
             tls,
-            client_permits: Arc::new(Semaphore::new(config.max_client_connections)),
+            client_permits: shared.client_permits,
             oauth_issuer: first.issuer.trim_end_matches('/').to_owned(),
             oauth_scope: if first.required_scopes.is_empty() {
                 "openid".into()
@@ -104,7 +140,7 @@ impl Gate {
             verifier,
             pools,
             upstream,
-            cancel: CancelRegistry::default(),
+            cancel: shared.cancel,
             entropy,
         })
     }
@@ -112,6 +148,19 @@ impl Gate {
     pub async fn bind(self: Arc<Self>) -> std::io::Result<BoundGate> {
         let listener = TcpListener::bind(self.config.listen).await?;
         Ok(BoundGate { listener, gate: self })
+    }
+}
+
+/// What a gate's threads have in common.
+#[derive(Clone)]
+struct Shared {
+    cancel: Arc<CancelRegistry>,
+    client_permits: Arc<Semaphore>,
+}
+
+impl Shared {
+    fn new(config: &PostgresGateConfig) -> Self {
+        Self { cancel: Arc::default(), client_permits: Arc::new(Semaphore::new(config.max_client_connections)) }
     }
 }
 

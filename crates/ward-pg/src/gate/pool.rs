@@ -18,6 +18,7 @@ pub struct Pool {
     account: String,
     password: Option<String>,
     permits: Arc<Semaphore>,
+    size: usize,
     idle: Mutex<Vec<Backend>>,
     /// Registered once: labelling per acquire would allocate on every transaction.
     wait_histogram: metrics::Histogram,
@@ -71,6 +72,7 @@ impl Pool {
             account,
             password,
             permits: Arc::new(Semaphore::new(settings.size)),
+            size: settings.size,
             idle: Mutex::new(Vec::new()),
             wait_histogram,
             parameters: Mutex::new(None),
@@ -190,6 +192,11 @@ impl Pool {
         }
         self.put_back(lease);
         Ok(parameters)
+    }
+
+    /// Backend connections this pool may open.
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     /// Idle connections, for tests and metrics.

@@ -8,6 +8,7 @@ mod oauthbearer;
 mod pooling;
 mod protocol;
 mod rls;
+mod threads;
 mod tls;
 mod transaction;
 mod upstream_tls;

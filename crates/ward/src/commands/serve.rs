@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use ward_config::Config;
 use ward_core::SystemClock;
+use ward_pg::gate::threads::GateThreads;
 use ward_pg::gate::{Gate, trust_policies};
 use ward_server::router::RouterLimits;
 use ward_server::serve::ServeOptions;
@@ -67,17 +68,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             RemoteVerifier::new(trust_policies(&config.trust).map_err(anyhow::Error::msg)?, Arc::new(SystemClock));
         _refresher = Some(verifier.start().await);
         for gate_config in &config.gate.postgres {
+            let upstream = format!(
+                "{}:{}/{}",
+                gate_config.upstream.host, gate_config.upstream.port, gate_config.upstream.database
+            );
+            if gate_config.threads > 1 {
+                let gates =
+                    Gate::per_thread(gate_config, verifier.clone(), &config.trust, Arc::new(OsEntropy), |var| {
+                        std::env::var(var).ok()
+                    })
+                    .map_err(|e| anyhow::anyhow!("gate on {}: {e}", gate_config.listen))?;
+                let gates = gates.into_iter().map(Arc::new).collect();
+                let stop = stop_rx.clone();
+                let threads = GateThreads::start(gates, gate_config.listen, move || stopped(stop.clone()))
+                    .with_context(|| format!("gate cannot listen on {}", gate_config.listen))?;
+                tracing::info!(listen = %threads.local_addr(), %upstream, threads = gate_config.threads, "PostgreSQL gate ready");
+                tasks.spawn(threads.join());
+                continue;
+            }
             let gate = Gate::new(gate_config.clone(), verifier.clone(), &config.trust, Arc::new(OsEntropy), |var| {
                 std::env::var(var).ok()
             })
             .map_err(|e| anyhow::anyhow!("gate on {}: {e}", gate_config.listen))?;
             let bound =
                 Arc::new(gate).bind().await.with_context(|| format!("gate cannot listen on {}", gate_config.listen))?;
-            tracing::info!(
-                listen = %bound.local_addr()?,
-                upstream = %format!("{}:{}/{}", gate_config.upstream.host, gate_config.upstream.port, gate_config.upstream.database),
-                "PostgreSQL gate ready"
-            );
+            tracing::info!(listen = %bound.local_addr()?, %upstream, "PostgreSQL gate ready");
             tasks.spawn(bound.run(stopped(stop_rx.clone())));
         }
     }

@@ -11,6 +11,13 @@ use crate::ward;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gates_only_node_accepts_another_issuers_tokens() {
+    // On the shared runtime, and on two threads of its own.
+    for threads in [1, 2] {
+        gates_only_node(threads).await;
+    }
+}
+
+async fn gates_only_node(threads: usize) {
     let db = gate_db().await.unwrap();
     let issuer = FakeIssuer::start(ward_core::SigningAlg::RS256).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -31,6 +38,7 @@ identity_claim = "email"
 listen = "127.0.0.1:{port}"
 upstream = {{ host = "127.0.0.1", port = {pg}, database = "app" }}
 pool_mode = "transaction"
+threads = {threads}
 audit_statements = true
 roles = [{{ role = "writer", account = "svc_writer" }}, {{ role = "reader", account = "svc_reader" }}]
 accounts.svc_writer = {{ password_env = "TEST_WRITER_PASSWORD" }}

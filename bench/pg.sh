@@ -73,7 +73,7 @@ INI
 done
 
 # --- Ward: issuer and gate in one process; the service gets a token --------------------------
-WPORT=$(free_port); GPORT=$(free_port); GTPORT=$(free_port); GUPORT=$(free_port)
+WPORT=$(free_port); GPORT=$(free_port); GTPORT=$(free_port); GUPORT=$(free_port); G2PORT=$(free_port); G2UPORT=$(free_port)
 cat > "$DIR/ward.toml" <<TOML
 listen = "127.0.0.1:$WPORT"
 issuer = "http://127.0.0.1:$WPORT"
@@ -106,6 +106,24 @@ pool_size = $POOL
 max_client_connections = 500
 roles = [{ role = "*", account = "bench_svc" }]
 accounts.bench_svc = { password = "bench-pw" }
+[[gate.postgres]]
+listen = "127.0.0.1:$G2PORT"
+upstream = { host = "127.0.0.1", port = $PGPORT, database = "bench" }
+pool_mode = "transaction"
+pool_size = $POOL
+threads = 2
+max_client_connections = 500
+roles = [{ role = "*", account = "bench_svc" }]
+accounts.bench_svc = { password = "bench-pw" }
+[[gate.postgres]]
+listen = "127.0.0.1:$G2UPORT"
+upstream = { host = "$DIR", port = $PGPORT, database = "bench" }
+pool_mode = "transaction"
+pool_size = $POOL
+threads = 2
+max_client_connections = 500
+roles = [{ role = "*", account = "bench_svc" }]
+accounts.bench_svc = { password = "bench-pw" }
 TOML
 SECRET=$($WARD --config "$DIR/ward.toml" admin client create --name bench --id bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 $WARD --config "$DIR/ward.toml" serve 2> "$OUT/ward-pg.log" & PIDS+=($!)
@@ -120,8 +138,10 @@ cpu_ticks() { [ -n "$1" ] && awk '{print $14+$15}' "/proc/$1/stat" || echo 0; }
 TARGETS=(
   "PostgreSQL direct (TCP)|$PGPORT|bench_svc|bench-pw|-|-"
   "Ward gate, transaction pool ($POOL)|$GTPORT|bench|$TOKEN|ward|PgBouncer 1.18, transaction pool ($POOL)"
+  "Ward gate, transaction pool ($POOL), threads = 2|$G2PORT|bench|$TOKEN|ward|PgBouncer 1.18, transaction pool ($POOL)"
   "PgBouncer 1.18, transaction pool ($POOL)|$BPORT|bench_svc|bench-pw|bouncer-transaction|-"
   "Ward gate, transaction pool ($POOL), Unix-socket upstream|$GUPORT|bench|$TOKEN|ward|PgBouncer 1.18, transaction pool ($POOL), Unix-socket upstream"
+  "Ward gate, transaction pool ($POOL), Unix-socket upstream, threads = 2|$G2UPORT|bench|$TOKEN|ward|PgBouncer 1.18, transaction pool ($POOL), Unix-socket upstream"
   "PgBouncer 1.18, transaction pool ($POOL), Unix-socket upstream|$BUPORT|bench_svc|bench-pw|bouncer-unix|-"
   "Ward gate, session pool ($CLIENTS)|$GPORT|bench|$TOKEN|ward|PgBouncer 1.18, session pool ($CLIENTS)"
   "PgBouncer 1.18, session pool ($CLIENTS)|$BSPORT|bench_svc|bench-pw|bouncer-session|-"

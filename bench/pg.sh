@@ -128,7 +128,9 @@ TOML
 SECRET=$($WARD --config "$DIR/ward.toml" admin client create --name bench --id bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 $WARD --config "$DIR/ward.toml" serve 2> "$OUT/ward-pg.log" & PIDS+=($!)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$GTPORT) 2>/dev/null && break; sleep 0.1; done
-TOKEN=$(curl -fs -u "bench:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$WPORT/oauth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+# Tokens live 15 minutes and the whole run takes longer: each run gets a fresh one.
+fresh_token() { curl -fs -u "bench:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$WPORT/oauth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'; }
+TOKEN=$(fresh_token)
 
 WARD_PID=${PIDS[0]}
 pid_of() { case "$1" in ward) echo "$WARD_PID" ;; bouncer-*) cat "$DIR/pgbouncer-${1#bouncer-}.pid" ;; *) echo "" ;; esac; }
@@ -151,6 +153,7 @@ for proto in simple extended prepared; do
   for round in $(seq "$ROUNDS"); do
     for t in "${TARGETS[@]}"; do
       IFS='|' read -r name port user pw proc _ <<<"$t"
+      [ "$user" = bench ] && pw=$(fresh_token)
       log="$OUT/pgbench-$proto-$port-$round.txt"
       pid=$(pid_of "$proc"); before=$(cpu_ticks "$pid")
       PGPASSWORD=$pw pgbench -n -S -M "$proto" -c "$CLIENTS" -j 2 -T "$DURATION" -h 127.0.0.1 -p "$port" -U "$user" bench > "$log" 2>&1 || true
@@ -192,6 +195,7 @@ echo "| Target | p50 | p99 |"
 echo "|---|---|---|"
 for t in "${TARGETS[@]}"; do
   IFS='|' read -r name port user pw _ _ <<<"$t"
+  [ "$user" = bench ] && pw=$(fresh_token)
   r=$(python3 bench/connect_latency.py "host=127.0.0.1 port=$port dbname=bench user=$user password=$pw sslmode=disable" 300)
   echo "| $name | $(echo "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["p50"])') ms | $(echo "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["p99"])') ms |"
 done

@@ -74,7 +74,22 @@ done
 
 # --- Ward: issuer and gate in one process; the service gets a token --------------------------
 WPORT=$(free_port); GPORT=$(free_port); GTPORT=$(free_port); GUPORT=$(free_port); G2PORT=$(free_port); G2UPORT=$(free_port)
-cat > "$DIR/ward.toml" <<TOML
+# gate PORT UPSTREAM_HOST POOL_MODE POOL_SIZE THREADS: one [[gate.postgres]] section.
+gate() {
+  cat <<TOML
+[[gate.postgres]]
+listen = "127.0.0.1:$1"
+upstream = { host = "$2", port = $PGPORT, database = "bench" }
+pool_mode = "$3"
+pool_size = $4
+threads = $5
+max_client_connections = 500
+roles = [{ role = "*", account = "bench_svc" }]
+accounts.bench_svc = { password = "bench-pw" }
+TOML
+}
+{
+  cat <<TOML
 listen = "127.0.0.1:$WPORT"
 issuer = "http://127.0.0.1:$WPORT"
 data_dir = "$DIR/ward"
@@ -83,48 +98,13 @@ level = "warn"
 access_log = false
 [[trust]]
 issuer = "http://127.0.0.1:$WPORT"
-[[gate.postgres]]
-listen = "127.0.0.1:$GPORT"
-upstream = { host = "127.0.0.1", port = $PGPORT, database = "bench" }
-pool_size = $CLIENTS
-max_client_connections = 500
-roles = [{ role = "*", account = "bench_svc" }]
-accounts.bench_svc = { password = "bench-pw" }
-[[gate.postgres]]
-listen = "127.0.0.1:$GTPORT"
-upstream = { host = "127.0.0.1", port = $PGPORT, database = "bench" }
-pool_mode = "transaction"
-pool_size = $POOL
-max_client_connections = 500
-roles = [{ role = "*", account = "bench_svc" }]
-accounts.bench_svc = { password = "bench-pw" }
-[[gate.postgres]]
-listen = "127.0.0.1:$GUPORT"
-upstream = { host = "$DIR", port = $PGPORT, database = "bench" }
-pool_mode = "transaction"
-pool_size = $POOL
-max_client_connections = 500
-roles = [{ role = "*", account = "bench_svc" }]
-accounts.bench_svc = { password = "bench-pw" }
-[[gate.postgres]]
-listen = "127.0.0.1:$G2PORT"
-upstream = { host = "127.0.0.1", port = $PGPORT, database = "bench" }
-pool_mode = "transaction"
-pool_size = $POOL
-threads = 2
-max_client_connections = 500
-roles = [{ role = "*", account = "bench_svc" }]
-accounts.bench_svc = { password = "bench-pw" }
-[[gate.postgres]]
-listen = "127.0.0.1:$G2UPORT"
-upstream = { host = "$DIR", port = $PGPORT, database = "bench" }
-pool_mode = "transaction"
-pool_size = $POOL
-threads = 2
-max_client_connections = 500
-roles = [{ role = "*", account = "bench_svc" }]
-accounts.bench_svc = { password = "bench-pw" }
 TOML
+  gate "$GPORT" 127.0.0.1 session "$CLIENTS" 1
+  gate "$GTPORT" 127.0.0.1 transaction "$POOL" 1
+  gate "$GUPORT" "$DIR" transaction "$POOL" 1
+  gate "$G2PORT" 127.0.0.1 transaction "$POOL" 2
+  gate "$G2UPORT" "$DIR" transaction "$POOL" 2
+} > "$DIR/ward.toml"
 SECRET=$($WARD --config "$DIR/ward.toml" admin client create --name bench --id bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 $WARD --config "$DIR/ward.toml" serve 2> "$OUT/ward-pg.log" & PIDS+=($!)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$GTPORT) 2>/dev/null && break; sleep 0.1; done

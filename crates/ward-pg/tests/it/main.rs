@@ -61,3 +61,17 @@ pub fn message(e: &tokio_postgres::Error) -> String {
 pub fn sqlstate(e: &tokio_postgres::Error) -> String {
     e.code().map(|c| c.code().to_owned()).unwrap_or_else(|| format!("no SQLSTATE: {e}"))
 }
+
+/// Starts `select pg_sleep(30)` on `client`, sends a CancelRequest through the gate, and
+/// asserts the query ends at once with query_canceled (57014).
+pub async fn assert_cancel_stops_a_sleep(client: tokio_postgres::Client, context: &str) {
+    use std::time::{Duration, Instant};
+    let cancel = client.cancel_token();
+    let started = Instant::now();
+    let sleeper = tokio::spawn(async move { client.query_one("select pg_sleep(30)", &[]).await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let err = sleeper.await.unwrap().unwrap_err();
+    assert_eq!(sqlstate(&err), "57014", "query_canceled: {context}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{context}");
+}

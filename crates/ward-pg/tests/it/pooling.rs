@@ -114,14 +114,7 @@ async fn a_backend_restart_is_survived() {
 async fn cancel_requests_reach_the_right_backend() {
     let (issuer, gate) = setup_with(|_| {}).await;
     let client = gate.connect("alice", &issuer.token("alice", &["reader"]).unwrap()).await.unwrap();
-    let cancel = client.cancel_token();
-    let started = Instant::now();
-    let sleeper = tokio::spawn(async move { client.query_one("select pg_sleep(30)", &[]).await.map(|_| ()) });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
-    let err = sleeper.await.unwrap().unwrap_err();
-    assert_eq!(sqlstate(&err), "57014", "query_canceled");
-    assert!(started.elapsed() < Duration::from_secs(10));
+    crate::assert_cancel_stops_a_sleep(client, "session pooling").await;
 }
 
 static PGBENCH_TABLES: OnceCell<()> = OnceCell::const_new();

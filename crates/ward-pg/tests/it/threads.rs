@@ -1,11 +1,11 @@
 //! A gate on threads of its own (`threads = N`): one listener per thread on one port, each
 //! with its share of the pool, cancel keys shared.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ward_config::gate::PoolMode;
 
-use crate::{setup_with, sqlstate};
+use crate::setup_with;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gate_on_two_threads_shares_its_pool_and_cancels_across_threads() {
@@ -29,15 +29,8 @@ async fn a_gate_on_two_threads_shares_its_pool_and_cancels_across_threads() {
     }
     // Each CancelRequest is a new connection the kernel gives to either thread, whichever
     // thread serves the session it names.
-    for client in clients {
-        let cancel = client.cancel_token();
-        let started = Instant::now();
-        let sleeper = tokio::spawn(async move { client.query_one("select pg_sleep(30)", &[]).await.map(|_| ()) });
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
-        let err = sleeper.await.unwrap().unwrap_err();
-        assert_eq!(sqlstate(&err), "57014");
-        assert!(started.elapsed() < Duration::from_secs(10));
+    for (i, client) in clients.into_iter().enumerate() {
+        crate::assert_cancel_stops_a_sleep(client, &format!("client {i}")).await;
     }
 
     // Stopping ends every thread's listener.

@@ -67,16 +67,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let verifier =
             RemoteVerifier::new(trust_policies(&config.trust).map_err(anyhow::Error::msg)?, Arc::new(SystemClock));
         _refresher = Some(verifier.start().await);
+        let env = |var: &str| std::env::var(var).ok();
         for gate_config in &config.gate.postgres {
             let upstream = format!(
                 "{}:{}/{}",
                 gate_config.upstream.host, gate_config.upstream.port, gate_config.upstream.database
             );
             if gate_config.threads > 1 {
-                let gates =
-                    Gate::per_thread(gate_config, verifier.clone(), &config.trust, Arc::new(OsEntropy), |var| {
-                        std::env::var(var).ok()
-                    })
+                let gates = Gate::per_thread(gate_config, verifier.clone(), &config.trust, Arc::new(OsEntropy), env)
                     .map_err(|e| anyhow::anyhow!("gate on {}: {e}", gate_config.listen))?;
                 let gates = gates.into_iter().map(Arc::new).collect();
                 let stop = stop_rx.clone();
@@ -86,10 +84,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 tasks.spawn(threads.join());
                 continue;
             }
-            let gate = Gate::new(gate_config.clone(), verifier.clone(), &config.trust, Arc::new(OsEntropy), |var| {
-                std::env::var(var).ok()
-            })
-            .map_err(|e| anyhow::anyhow!("gate on {}: {e}", gate_config.listen))?;
+            let gate = Gate::new(gate_config.clone(), verifier.clone(), &config.trust, Arc::new(OsEntropy), env)
+                .map_err(|e| anyhow::anyhow!("gate on {}: {e}", gate_config.listen))?;
             let bound =
                 Arc::new(gate).bind().await.with_context(|| format!("gate cannot listen on {}", gate_config.listen))?;
             tracing::info!(listen = %bound.local_addr()?, %upstream, "PostgreSQL gate ready");

@@ -35,6 +35,16 @@ pub struct TrustConfig {
     /// Clock skew allowed on `exp` and `nbf`.
     #[serde(default = "default_leeway", with = "humantime_serde")]
     pub leeway: Duration,
+    /// The JOSE `typ` header values accepted (RFC 9068 access tokens say `at+jwt`; some
+    /// issuers send `JWT`). Compared case-insensitively, with or without `application/`.
+    #[serde(default = "default_token_types")]
+    pub token_types: Vec<String>,
+    /// Tokens whose `exp` lies further ahead than this (from now, or from `iat`) are refused.
+    #[serde(default = "default_max_token_lifetime", with = "humantime_serde")]
+    pub max_token_lifetime: Duration,
+    /// Accept an issuer (and its keys) over plain http on a host other than loopback.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 fn default_audiences() -> Vec<String> {
@@ -51,6 +61,14 @@ fn default_identity_claim() -> String {
 }
 fn default_leeway() -> Duration {
     Duration::from_secs(30)
+}
+/// The default `token_types`.
+pub fn default_token_types() -> Vec<String> {
+    vec!["at+jwt".into()]
+}
+/// The default `max_token_lifetime`: one day.
+pub fn default_max_token_lifetime() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -208,9 +226,84 @@ pub struct PostgresGateConfig {
     pub accounts: BTreeMap<String, AccountConfig>,
     /// Ordered: the first rule whose role the token carries wins.
     pub roles: Vec<RoleRule>,
-    /// Settings made on every backend assignment, from token claims.
+    /// Settings made on every backend assignment, from token claims. Plain settings: any
+    /// statement can change them; `signed_identity` is what SQL cannot forge.
     #[serde(default = "default_context")]
     pub context: BTreeMap<String, String>,
+    /// The caller's identity with a MAC, read by `ward.user_id()` and friends.
+    #[serde(default)]
+    pub signed_identity: Option<SignedIdentityConfig>,
+    /// How long a backend gets to answer its reset or identity statement before it is closed
+    /// and replaced.
+    #[serde(default = "default_reset_timeout", with = "humantime_serde")]
+    pub reset_timeout: Duration,
+    /// Largest protocol message a client may send (PostgreSQL's own limit is 1 GiB); larger
+    /// ones end the session with SQLSTATE 54000.
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: usize,
+}
+
+/// Signing the caller's identity for the `ward` schema's functions (`ward admin pg install`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedIdentityConfig {
+    /// The first key signs; every key listed is installed in the database, so a key can be
+    /// added everywhere before it signs, and dropped after it stops.
+    pub keys: Vec<IdentityKeyConfig>,
+    /// Claim for `ward.user_id()`.
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// Claim for `ward.tenant_id()`.
+    #[serde(default = "default_tenant_claim")]
+    pub tenant_claim: String,
+    /// Claims `ward.claim(name)` can read.
+    #[serde(default = "default_signed_claims")]
+    pub claims: Vec<String>,
+}
+
+/// One identity-signing key: at least 32 bytes, shared by the gates and the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityKeyConfig {
+    /// Letters, digits, `_` and `-`, at most 32.
+    pub id: String,
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// Read the secret from this environment variable instead.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+}
+
+impl IdentityKeyConfig {
+    /// The key's bytes from config or its environment variable.
+    pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<Vec<u8>, String> {
+        let secret = match (&self.secret, &self.secret_env) {
+            (Some(s), None) => s.expose().to_owned(),
+            (None, Some(var)) => env(var).ok_or_else(|| format!("environment variable {var} is not set"))?,
+            _ => return Err(format!("identity key {}: set secret or secret_env, exactly one", self.id)),
+        };
+        if secret.len() < 32 {
+            return Err(format!("identity key {}: the secret must be at least 32 bytes", self.id));
+        }
+        Ok(secret.into_bytes())
+    }
+}
+
+fn default_reset_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+/// The default `max_message_size`: 64 MiB.
+pub fn default_max_message_size() -> usize {
+    64 << 20
+}
+fn default_user_claim() -> String {
+    "sub".into()
+}
+fn default_tenant_claim() -> String {
+    "tenant".into()
+}
+fn default_signed_claims() -> Vec<String> {
+    ["sub", "client_id", "email", "preferred_username"].map(String::from).to_vec()
 }
 
 fn yes() -> bool {

@@ -39,6 +39,19 @@ fn validate_gates(config: &Config) -> Result<(), String> {
         if trust.audiences.is_empty() {
             return Err(format!("trust {}: audiences is empty", trust.issuer));
         }
+        if !trust.allow_insecure_http {
+            for url in std::iter::once(&trust.issuer).chain(trust.jwks_uri.as_ref()) {
+                if let Some(why) = insecure_remote(url) {
+                    return Err(format!(
+                        "trust {}: {url} {why}; use https, or set allow_insecure_http = true",
+                        trust.issuer
+                    ));
+                }
+            }
+        }
+        if trust.token_types.is_empty() {
+            return Err(format!("trust {}: token_types is empty, so no token could be accepted", trust.issuer));
+        }
         const ALLOWED: &[&str] = &["ES256", "ES384", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
         if let Some(bad) = trust.algorithms.iter().find(|a| !ALLOWED.contains(&a.as_str())) {
             return Err(format!(
@@ -80,11 +93,53 @@ fn validate_gates(config: &Config) -> Result<(), String> {
                 gate.pool_size
             ));
         }
+        if gate.max_message_size < 64 * 1024 {
+            return Err(format!("{name}: max_message_size must be at least 64 KiB"));
+        }
+        if let Some(signed) = &gate.signed_identity {
+            validate_signed_identity(&name, signed)?;
+        }
         if let Some(bad) = gate.context.keys().find(|k| !k.contains('.') || k.contains(char::is_whitespace)) {
             return Err(format!("{name}: context setting {bad:?} must be a custom setting like app.user_id"));
         }
     }
     Ok(())
+}
+
+fn validate_signed_identity(name: &str, signed: &crate::gate::SignedIdentityConfig) -> Result<(), String> {
+    if signed.keys.is_empty() {
+        return Err(format!("{name}: signed_identity needs at least one key"));
+    }
+    for (i, key) in signed.keys.iter().enumerate() {
+        let valid = !key.id.is_empty()
+            && key.id.len() <= 32
+            && key.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(format!("{name}: identity key id {:?}: use 1 to 32 letters, digits, _ or -", key.id));
+        }
+        if signed.keys[..i].iter().any(|k| k.id == key.id) {
+            return Err(format!("{name}: identity key id {:?} appears twice", key.id));
+        }
+        if key.secret.is_some() == key.secret_env.is_some() {
+            return Err(format!("{name}: identity key {:?}: set secret or secret_env, exactly one", key.id));
+        }
+    }
+    Ok(())
+}
+
+/// Why `url` would carry keys or tokens unprotected: plain http to a host that is not
+/// loopback. `None` for https and for loopback.
+pub fn insecure_remote(url: &str) -> Option<&'static str> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    (!loopback).then_some("is plain http to a host that is not loopback")
 }
 
 /// RFC 8414 §2: the issuer is an https URL with no query or fragment. Plain http is accepted
@@ -126,6 +181,16 @@ mod tests {
         assert_eq!(normalise_issuer("https://id.example/tenant/a").unwrap(), "https://id.example/tenant/a");
         for bad in ["http://id.example", "ftp://x", "https://x?y=1", "id.example", "https://"] {
             assert!(normalise_issuer(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn remote_plain_http_is_insecure_loopback_is_not() {
+        for ok in ["https://id.example", "http://localhost:8080", "http://127.0.0.2/x", "http://[::1]:9/"] {
+            assert_eq!(insecure_remote(ok), None, "{ok}");
+        }
+        for bad in ["http://id.example", "http://localhost.evil.example/jwks", "http://10.0.0.1:80", "http://u@x/"] {
+            assert!(insecure_remote(bad).is_some(), "{bad}");
         }
     }
 }

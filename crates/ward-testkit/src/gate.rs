@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use sqlx::{Connection as _, PgConnection};
 use tokio::sync::{OnceCell, watch};
-use ward_config::gate::{AccountConfig, ClientAuth, RoleRule, UpstreamConfig};
+use ward_config::gate::{AccountConfig, ClientAuth, IdentityKeyConfig, RoleRule, SignedIdentityConfig, UpstreamConfig};
 use ward_config::{PostgresGateConfig, Secret, TrustConfig};
+use ward_pg::gate::signed_identity::install_sql;
 use ward_pg::gate::threads::GateThreads;
 use ward_pg::gate::{Gate, trust_policies};
 use ward_token::OsEntropy;
@@ -35,15 +36,14 @@ CREATE TABLE users (id text PRIMARY KEY, tenant_id text NOT NULL, email text NOT
 CREATE TABLE posts (id serial PRIMARY KEY, tenant_id text NOT NULL, owner_id text NOT NULL, title text NOT NULL);
 ALTER TABLE users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE posts ENABLE ROW LEVEL SECURITY;
-CREATE POLICY users_tenant ON users FOR SELECT USING (tenant_id = current_setting('app.tenant_id', true));
+CREATE POLICY users_tenant ON users FOR SELECT USING (tenant_id = (SELECT ward.tenant_id()));
 CREATE POLICY posts_visible ON posts FOR SELECT USING (
-    tenant_id = current_setting('app.tenant_id', true)
-    AND (owner_id = current_setting('app.user_id', true)
-         OR 'admin' = ANY (string_to_array(current_setting('app.roles', true), ','))));
+    tenant_id = (SELECT ward.tenant_id())
+    AND (owner_id = (SELECT ward.user_id()) OR (SELECT 'admin' = ANY (ward.roles()))));
 CREATE POLICY posts_insert ON posts FOR INSERT WITH CHECK (
-    owner_id = current_setting('app.user_id', true) AND tenant_id = current_setting('app.tenant_id', true));
-CREATE POLICY posts_update ON posts FOR UPDATE USING (owner_id = current_setting('app.user_id', true));
-CREATE POLICY posts_delete ON posts FOR DELETE USING (owner_id = current_setting('app.user_id', true));
+    owner_id = (SELECT ward.user_id()) AND tenant_id = (SELECT ward.tenant_id()));
+CREATE POLICY posts_update ON posts FOR UPDATE USING (owner_id = (SELECT ward.user_id()));
+CREATE POLICY posts_delete ON posts FOR DELETE USING (owner_id = (SELECT ward.user_id()));
 GRANT SELECT ON users, posts TO reader_group, writer_group, admin_group;
 GRANT INSERT, UPDATE, DELETE ON posts TO writer_group, admin_group;
 GRANT USAGE ON SEQUENCE posts_id_seq TO writer_group, admin_group;
@@ -52,6 +52,24 @@ INSERT INTO users VALUES ('alice', 'acme', 'alice@example.com'), ('bob', 'acme',
 INSERT INTO posts (tenant_id, owner_id, title) VALUES ('acme', 'alice', 'alice 1'), ('acme', 'alice', 'alice 2'),
                          ('acme', 'bob', 'bob 1'), ('globex', 'carol', 'carol 1');
 "#;
+
+/// The identity-signing key the gate database is installed with.
+pub const IDENTITY_KEY_ID: &str = "test1";
+pub const IDENTITY_KEY: &str = "ward-test-identity-key-0123456789abcdef";
+
+/// Signing with [`IDENTITY_KEY`], as the gate database expects.
+pub fn signed_identity() -> SignedIdentityConfig {
+    SignedIdentityConfig {
+        keys: vec![IdentityKeyConfig {
+            id: IDENTITY_KEY_ID.into(),
+            secret: Some(Secret::new(IDENTITY_KEY)),
+            secret_env: None,
+        }],
+        user_claim: "sub".into(),
+        tenant_claim: "tenant".into(),
+        claims: vec!["sub".into(), "email".into(), "client_id".into()],
+    }
+}
 
 pub struct GateDb {
     pub cluster: Cluster,
@@ -103,6 +121,8 @@ async fn create_gate_db() -> Result<GateDb> {
         cluster.port
     ))
     .await?;
+    let keys = [(IDENTITY_KEY_ID.to_owned(), IDENTITY_KEY.as_bytes().to_vec())];
+    sqlx::raw_sql(sqlx::AssertSqlSafe(install_sql(&keys))).execute(&mut app).await?;
     sqlx::raw_sql(SCHEMA).execute(&mut app).await?;
     app.close().await?;
     Ok(GateDb { cluster })
@@ -126,6 +146,9 @@ pub fn trust_fake(issuer: &FakeIssuer) -> TrustConfig {
         identity_claim: "sub".into(),
         required_scopes: Vec::new(),
         leeway: Duration::from_secs(30),
+        token_types: ward_config::gate::default_token_types(),
+        max_token_lifetime: ward_config::gate::default_max_token_lifetime(),
+        allow_insecure_http: false,
     }
 }
 
@@ -167,6 +190,9 @@ pub fn gate_config(db: &GateDb) -> PostgresGateConfig {
         accounts,
         roles: vec![rule("admin", "svc_admin"), rule("writer", "svc_writer"), rule("reader", "svc_reader")],
         context: ward_config::gate::default_context(),
+        signed_identity: Some(signed_identity()),
+        reset_timeout: Duration::from_secs(5),
+        max_message_size: ward_config::gate::default_max_message_size(),
     }
 }
 

@@ -99,6 +99,15 @@ impl Unverified<'_> {
 
 /// The claims of a JWS, decoded WITHOUT verifying its signature: only for choosing which key
 /// to verify with (a client assertion's `iss` names the client whose keys apply).
+/// Whether the header and the payload each name every member once (see [`crate::strict_json`]).
+pub fn has_unique_names(token: &str) -> bool {
+    let Ok(parsed) = parse(token) else { return false };
+    let Some((header_b64, _)) = parsed.signing_input.split_once('.') else { return false };
+    [header_b64, parsed.payload_b64]
+        .iter()
+        .all(|part| URL_SAFE_NO_PAD.decode(part).is_ok_and(|json| crate::strict_json::has_unique_names(&json)))
+}
+
 pub fn insecure_claims<C: DeserializeOwned>(token: &str) -> Option<C> {
     let parsed = parse(token).ok()?;
     let payload = URL_SAFE_NO_PAD.decode(parsed.payload_b64).ok()?;

@@ -29,6 +29,7 @@ pub mod keyring;
 pub mod remote;
 pub mod remote_jwks;
 pub mod secret;
+pub mod strict_json;
 pub mod verified_cache;
 
 pub use access_token::{AccessTokenClaims, Audience};

@@ -46,6 +46,10 @@ pub struct TrustPolicy {
     pub identity_claim: String,
     pub required_scopes: Vec<String>,
     pub leeway: Duration,
+    /// Accepted `typ` header values, lower case, without `application/`.
+    pub token_types: Vec<String>,
+    /// Furthest `exp` may lie ahead of now (and of `iat`).
+    pub max_lifetime: Duration,
 }
 
 /// A verified caller.
@@ -96,6 +100,10 @@ pub enum VerifyError {
     MissingScope(String),
     #[error("the token lacks the claim {0:?}")]
     MissingClaim(String),
+    #[error("the token's type (typ header) is not accepted here")]
+    TokenType,
+    #[error("the token's lifetime is longer than this gate accepts")]
+    Lifetime,
 }
 
 impl VerifyError {
@@ -114,6 +122,8 @@ impl VerifyError {
             Self::Audience => "audience",
             Self::MissingScope(_) => "scope",
             Self::MissingClaim(_) => "claim",
+            Self::TokenType => "typ",
+            Self::Lifetime => "lifetime",
         }
     }
 }
@@ -260,6 +270,9 @@ impl RemoteVerifier {
         if parsed.header.crit.is_some() {
             return Err(VerifyError::CriticalHeader);
         }
+        if !jws::has_unique_names(token) {
+            return Err(VerifyError::Malformed);
+        }
         #[derive(serde::Deserialize)]
         struct Iss {
             iss: Option<String>,
@@ -270,6 +283,9 @@ impl RemoteVerifier {
             .ok_or(VerifyError::UntrustedIssuer)?;
         let issuer = self.issuers.iter().find(|i| i.policy.issuer == iss).ok_or(VerifyError::UntrustedIssuer)?;
         let policy = &issuer.policy;
+        if !type_accepted(parsed.header.typ.as_deref(), &policy.token_types) {
+            return Err(VerifyError::TokenType);
+        }
         let alg: Algorithm = parsed.header.alg.parse().map_err(|_| VerifyError::Algorithm)?;
         if !ASYMMETRIC_ALGS.contains(&alg) || !policy.algorithms.contains(&alg) {
             return Err(VerifyError::Algorithm);
@@ -309,6 +325,14 @@ impl RemoteVerifier {
         if exp.saturating_add(leeway) <= now {
             return Err(VerifyError::Expired);
         }
+        let max_lifetime = i64::try_from(policy.max_lifetime.as_secs()).unwrap_or(i64::MAX);
+        let issued = match claims.get("iat") {
+            Some(iat) => iat.as_i64().ok_or(VerifyError::Malformed)?,
+            None => now,
+        };
+        if exp.saturating_sub(now.min(issued)) > max_lifetime.saturating_add(leeway) {
+            return Err(VerifyError::Lifetime);
+        }
         if let Some(nbf) = claims.get("nbf") {
             let nbf = nbf.as_i64().ok_or(VerifyError::Malformed)?;
             if nbf.saturating_sub(leeway) > now {
@@ -339,6 +363,15 @@ impl RemoteVerifier {
         self.verified.insert(token, exp.saturating_add(leeway), verified.clone(), now);
         Ok(verified)
     }
+}
+
+/// RFC 8725 §3.11 / RFC 9068 §4: the `typ` header tells access tokens from other JWTs. Media
+/// types compare case-insensitively, and `application/` may be left out (RFC 7515 §4.1.9).
+fn type_accepted(typ: Option<&str>, accepted: &[String]) -> bool {
+    let Some(typ) = typ else { return false };
+    let typ = typ.to_ascii_lowercase();
+    let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+    accepted.iter().any(|a| a == typ)
 }
 
 fn parse_key_set(set: &JwkSet) -> KeySet {
@@ -425,6 +458,17 @@ fn scopes_of(claims: &Map<String, Value>) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn token_types_compare_as_media_types() {
+        let at = vec!["at+jwt".to_owned()];
+        assert!(type_accepted(Some("at+jwt"), &at));
+        assert!(type_accepted(Some("AT+JWT"), &at));
+        assert!(type_accepted(Some("application/at+jwt"), &at));
+        assert!(!type_accepted(Some("JWT"), &at));
+        assert!(!type_accepted(None, &at));
+        assert!(type_accepted(Some("JWT"), &["jwt".to_owned()]));
+    }
 
     #[test]
     fn claims_by_name_or_path() {

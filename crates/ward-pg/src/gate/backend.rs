@@ -13,6 +13,7 @@ use ward_config::gate::UpstreamConfig;
 
 use super::cancel::BackendKey;
 use super::conn::{Conn, MAX_HANDSHAKE_MESSAGE};
+use super::context::IdentityDigest;
 use super::upstream_tls::{BackendStream, UpstreamSecurity};
 use crate::protocol::backend::{AuthRequest, parse_auth, parse_backend_key, parse_error, parse_parameter_status};
 use crate::protocol::frontend;
@@ -101,6 +102,10 @@ pub enum BackendError {
     Scram(String),
     #[error("unexpected message {0:?} during login")]
     Unexpected(char),
+    #[error("the backend did not answer in time")]
+    Timeout,
+    #[error("the backend is still inside a transaction")]
+    NotIdle,
 }
 
 /// An authenticated backend connection, ready for queries.
@@ -112,11 +117,13 @@ pub struct Backend {
     /// What a CancelRequest for this connection must carry (none if the server sent none).
     pub key: Option<BackendKey>,
     pub idle_since: Instant,
-    /// Transaction pooling: digest of the identity settings known to be in place.
-    pub identity_of: Option<[u8; 16]>,
-    /// Transaction pooling: a client may have changed session state (SET, LISTEN, …).
+    /// The identity whose clients this connection last served; `None` only for a clean slate
+    /// (fresh, or after `DISCARD ALL`). A different identity gets it only after a full reset.
+    pub holds: Option<IdentityDigest>,
+    /// A client of `holds` may have changed session state (SET, LISTEN, …): its next client
+    /// of the same identity gets a reset first.
     pub dirty: bool,
-    /// Transaction pooling: server-side names of the statements prepared on this connection.
+    /// Server-side names of the statements the gate prepared on this connection.
     pub prepared: std::collections::HashSet<String>,
 }
 
@@ -213,49 +220,66 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
         parameters,
         key,
         idle_since: Instant::now(),
-        identity_of: None,
+        holds: None,
         dirty: false,
         prepared: Default::default(),
     })
 }
 
 impl Backend {
-    /// Runs a simple-protocol statement and waits for ReadyForQuery; `Ok(status)` is the
-    /// transaction status it ends in.
-    pub async fn simple_query(&mut self, sql: &str) -> Result<u8, BackendError> {
-        let mut out = BytesMut::new();
-        crate::protocol::codec::put_frame(&mut out, b'Q', |b| crate::protocol::codec::put_cstr(b, sql));
-        self.conn.send(&out).await?;
-        self.until_ready().await
-    }
-
-    /// Reads until ReadyForQuery, failing on the first ErrorResponse (after draining).
-    pub async fn until_ready(&mut self) -> Result<u8, BackendError> {
-        let mut failure = None;
-        loop {
-            let frame = self.conn.read_frame(MAX_HANDSHAKE_MESSAGE).await?;
-            match frame.tag {
-                b'Z' => {
-                    let status = frame.body.first().copied().unwrap_or(b'I');
-                    return match failure {
-                        Some(e) => Err(e),
-                        None => Ok(status),
-                    };
-                }
-                b'E' => {
-                    let (code, message) = parse_error(frame.body);
-                    failure.get_or_insert(BackendError::Refused { code, message });
-                }
-                // A setting the server reports (client_encoding, TimeZone, …) changed.
-                b'S' => {
-                    if let Some((name, value)) = parse_parameter_status(frame.body) {
-                        match self.parameters.iter_mut().find(|(n, _)| *n == name) {
-                            Some(slot) => slot.1 = value,
-                            None => self.parameters.push((name, value)),
+    /// Sends `batch` and reads its answers until the `readies`-th ReadyForQuery, within
+    /// `deadline`. Fails on an ErrorResponse after the first `skip_errors_until` ReadyForQuery
+    /// messages (errors before that belong to a client that left), and on anything but an
+    /// idle status at the end. Other messages are read past without being kept whole.
+    pub async fn exchange(
+        &mut self,
+        batch: &[u8],
+        readies: usize,
+        skip_errors_until: usize,
+        deadline: Duration,
+    ) -> Result<(), BackendError> {
+        let exchange = async {
+            self.conn.send(batch).await?;
+            let mut seen = 0;
+            let mut failure = None;
+            loop {
+                let (tag, len) = self.conn.read_header().await?;
+                match tag {
+                    b'Z' | b'E' | b'S' => {
+                        let body = self.conn.read_body(len, MAX_HANDSHAKE_MESSAGE).await?;
+                        match tag {
+                            b'Z' => {
+                                seen += 1;
+                                if seen == readies {
+                                    let status = body.first().copied().unwrap_or(b'I');
+                                    return match failure {
+                                        Some(e) => Err(e),
+                                        None if status != b'I' => Err(BackendError::NotIdle),
+                                        None => Ok(()),
+                                    };
+                                }
+                            }
+                            b'E' if seen >= skip_errors_until => {
+                                let (code, message) = parse_error(body);
+                                failure.get_or_insert(BackendError::Refused { code, message });
+                            }
+                            b'S' => self.note_parameter(body),
+                            _ => {}
                         }
                     }
+                    _ => self.conn.skip(len).await?,
                 }
-                _ => {}
+            }
+        };
+        tokio::time::timeout(deadline, exchange).await.map_err(|_| BackendError::Timeout)?
+    }
+
+    /// A setting the server reports (client_encoding, TimeZone, …) changed.
+    fn note_parameter(&mut self, body: BytesMut) {
+        if let Some((name, value)) = parse_parameter_status(body) {
+            match self.parameters.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = value,
+                None => self.parameters.push((name, value)),
             }
         }
     }

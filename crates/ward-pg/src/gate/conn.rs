@@ -2,7 +2,7 @@
 
 use std::io;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::protocol::codec::{self, Frame};
@@ -19,8 +19,13 @@ pub struct Conn<S> {
     pub buf: BytesMut,
 }
 
-fn invalid(e: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+fn invalid(e: codec::FrameError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// The framing error behind a read failure, if it was one (as opposed to the peer leaving).
+pub fn frame_error(e: &io::Error) -> Option<&codec::FrameError> {
+    e.get_ref().and_then(|inner| inner.downcast_ref())
 }
 
 impl<S: Stream> Conn<S> {
@@ -61,6 +66,54 @@ impl<S: Stream> Conn<S> {
                 return Ok(len);
             }
             self.fill().await?;
+        }
+    }
+
+    /// Reads the next message's header: its tag and body length. The body stays unread.
+    pub async fn read_header(&mut self) -> io::Result<(u8, usize)> {
+        while self.buf.len() < 5 {
+            self.fill().await?;
+        }
+        let tag = self.buf[0];
+        let len = i32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]);
+        if len < 4 {
+            return Err(invalid(codec::FrameError::BadLength(i64::from(len))));
+        }
+        self.buf.advance(5);
+        Ok((tag, len as usize - 4))
+    }
+
+    /// Reads a body of `len` bytes whose header [`Self::read_header`] took.
+    pub async fn read_body(&mut self, len: usize, limit: usize) -> io::Result<BytesMut> {
+        if len > limit {
+            return Err(invalid(codec::FrameError::TooLarge { len, limit }));
+        }
+        while self.buf.len() < len {
+            self.fill().await?;
+        }
+        Ok(self.buf.split_to(len))
+    }
+
+    /// Reads past `len` bytes without keeping them.
+    pub async fn skip(&mut self, mut len: usize) -> io::Result<()> {
+        loop {
+            let n = len.min(self.buf.len());
+            self.buf.advance(n);
+            len -= n;
+            if len == 0 {
+                return Ok(());
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Lets a buffer that grew for one large message go, once it is drained.
+    pub fn shrink(&mut self) {
+        const KEEP: usize = 64 * 1024;
+        if self.buf.capacity() > KEEP && self.buf.len() < KEEP / 2 {
+            let mut smaller = BytesMut::with_capacity(8 * 1024);
+            smaller.extend_from_slice(&self.buf);
+            self.buf = smaller;
         }
     }
 

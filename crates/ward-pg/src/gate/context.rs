@@ -1,17 +1,60 @@
 //! Telling PostgreSQL who the caller is, for row-level security: one extended-protocol
 //! statement, `SELECT set_config($1, $2, false), …`, with every name and value a bound
-//! parameter — never spliced into SQL text.
+//! parameter — never spliced into SQL text. Plain settings (`app.user_id`, …) are what the
+//! configuration's `context` names; `ward.identity` carries the signed identity the `ward`
+//! schema's functions verify (see [`super::signed_identity`]).
 
 use bytes::{BufMut, BytesMut};
 use ward_token::remote::Identity;
 
-use super::backend::{Backend, BackendError};
+use super::signed_identity::{IdentitySigner, SignedPayload};
 use crate::protocol::codec::{put_cstr, put_frame};
 
 /// Startup parameters a client may ask for that shape how the server talks to it. The
 /// backend logged in with its own; the client's are set like the identity, as parameters.
 pub const CLIENT_PARAMETERS: &[&str] =
     &["client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "extra_float_digits", "application_name"];
+
+/// The setting that carries the signed identity.
+pub const SIGNED_SETTING: &str = "ward.identity";
+
+/// A digest of everything a session sets on its backends: two sessions with the same digest
+/// need exactly the same statement, so a backend set up for one is set up for the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdentityDigest([u8; 16]);
+
+/// What every backend serving one client session must carry.
+pub struct SessionIdentity {
+    /// `(setting, value)`, in order: the context settings, then the client's parameters.
+    pub settings: Vec<(String, String)>,
+    /// The signed identity, bound to a backend when it is set there.
+    pub signed: Option<(std::sync::Arc<IdentitySigner>, SignedPayload)>,
+    pub digest: IdentityDigest,
+}
+
+impl SessionIdentity {
+    pub fn new(
+        context: &std::collections::BTreeMap<String, String>,
+        identity: &Identity,
+        params: &crate::protocol::frontend::StartupParams,
+        signer: Option<&std::sync::Arc<IdentitySigner>>,
+    ) -> Self {
+        let mut settings = values(context, identity);
+        settings.extend(client_parameters(params));
+        let signed = signer.map(|s| (s.clone(), s.payload(identity)));
+        let digest = digest(&settings, signed.as_ref().map(|(_, p)| p.as_str()));
+        Self { settings, signed, digest }
+    }
+
+    /// Settings the statement makes, counting the signed identity.
+    fn count(&self) -> usize {
+        self.settings.len() + usize::from(self.signed.is_some())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+}
 
 /// The client's own startup parameters among [`CLIENT_PARAMETERS`].
 pub fn client_parameters(params: &crate::protocol::frontend::StartupParams) -> Vec<(String, String)> {
@@ -34,8 +77,9 @@ pub fn values(context: &std::collections::BTreeMap<String, String>, identity: &I
         .iter()
         .map(|(setting, claim)| {
             let value = match claim.as_str() {
-                // The roles the gate mapped on, from the issuer's configured roles claim.
-                "roles" => identity.roles.join(","),
+                // The roles the gate mapped on, as a PostgreSQL array literal: a role value
+                // with a comma stays one element (`current_setting('app.roles')::text[]`).
+                "roles" => text_array(&identity.roles),
                 "sub" => identity.subject.clone(),
                 "identity" => identity.identity.clone(),
                 // `client_id` (RFC 9068), or `azp` as OIDC issuers name it.
@@ -47,34 +91,42 @@ pub fn values(context: &std::collections::BTreeMap<String, String>, identity: &I
         .collect()
 }
 
-/// The name under which transaction pooling keeps the statement prepared on each backend;
-/// the statement's shape depends only on how many settings it makes.
-pub fn prepared_name(settings: &[(String, String)]) -> String {
-    format!("ward_context_{}", settings.len())
+/// A PostgreSQL array literal of text elements, every element quoted.
+pub fn text_array(items: &[String]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in item.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
 }
 
-fn sql(settings: &[(String, String)]) -> String {
-    let calls = (0..settings.len())
-        .map(|i| format!("set_config(${}, ${}, false)", 2 * i + 1, 2 * i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
+/// The name under which the identity statement stays prepared on each backend; its shape
+/// depends only on how many settings it makes.
+fn prepared_name(count: usize) -> String {
+    format!("ward_context_{count}")
+}
+
+fn sql(count: usize) -> String {
+    let calls =
+        (0..count).map(|i| format!("set_config(${}, ${}, false)", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(", ");
     format!("SELECT {calls}")
 }
 
-/// Parse of the statement under `name` (the server infers text parameters).
-pub fn encode_parse(out: &mut BytesMut, name: &str, settings: &[(String, String)]) {
-    put_frame(out, b'P', |b| {
-        put_cstr(b, name);
-        put_cstr(b, &sql(settings));
-        b.put_i16(0);
-    });
-}
-
-/// A collision-resistant digest of the settings: two sessions with the same digest need
-/// exactly the same statement, so a backend holding one holds the other.
-pub fn digest(settings: &[(String, String)]) -> [u8; 16] {
+fn digest(settings: &[(String, String)], signed: Option<&str>) -> IdentityDigest {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    for (name, value) in settings {
+    let signed = signed.map(|s| (SIGNED_SETTING, s));
+    for (name, value) in settings.iter().map(|(n, v)| (n.as_str(), v.as_str())).chain(signed) {
         for part in [name, value] {
             ctx.update(&(part.len() as u64).to_be_bytes());
             ctx.update(part.as_bytes());
@@ -82,32 +134,38 @@ pub fn digest(settings: &[(String, String)]) -> [u8; 16] {
     }
     let mut out = [0u8; 16];
     out.copy_from_slice(&ctx.finish().as_ref()[..16]);
-    out
+    IdentityDigest(out)
 }
 
-/// Parse/Bind/Execute (and Sync, if `sync`) for the settings, as bytes ready to send.
-pub fn encode(settings: &[(String, String)], sync: bool) -> BytesMut {
-    let mut out = BytesMut::new();
-    if settings.is_empty() {
-        return out;
+/// Parse (unless `prepared` has it), Bind and Execute of the identity statement for a
+/// backend whose process id is `pid`, appended to `out`. The caller adds the Sync.
+pub fn encode_identity(
+    out: &mut BytesMut,
+    prepared: &mut std::collections::HashSet<String>,
+    who: &SessionIdentity,
+    pid: i32,
+) {
+    let count = who.count();
+    if count == 0 {
+        return;
     }
-    encode_parse(&mut out, "", settings);
-    encode_execute(&mut out, "", settings);
-    if sync {
-        put_frame(&mut out, b'S', |_| {});
+    let name = prepared_name(count);
+    if !prepared.contains(&name) {
+        put_frame(out, b'P', |b| {
+            put_cstr(b, &name);
+            put_cstr(b, &sql(count));
+            b.put_i16(0); // the server infers text parameters
+        });
+        prepared.insert(name.clone());
     }
-    out
-}
-
-/// Bind and Execute of the statement `name` with the settings' names and values.
-pub fn encode_execute(out: &mut BytesMut, name: &str, settings: &[(String, String)]) {
-    let params = 2 * settings.len();
+    let signed = who.signed.as_ref().map(|(signer, payload)| signer.sign(payload, pid));
+    let signed = signed.as_deref().map(|s| (SIGNED_SETTING, s));
     put_frame(out, b'B', |b| {
         put_cstr(b, ""); // unnamed portal
-        put_cstr(b, name);
+        put_cstr(b, &name);
         b.put_i16(0); // all parameters in text format
-        b.put_i16(params as i16);
-        for (name, value) in settings {
+        b.put_i16((2 * count) as i16);
+        for (name, value) in who.settings.iter().map(|(n, v)| (n.as_str(), v.as_str())).chain(signed) {
             for v in [name, value] {
                 b.put_i32(v.len() as i32);
                 b.extend_from_slice(v.as_bytes());
@@ -121,10 +179,26 @@ pub fn encode_execute(out: &mut BytesMut, name: &str, settings: &[(String, Strin
     });
 }
 
-pub async fn apply(backend: &mut Backend, settings: &[(String, String)]) -> Result<(), BackendError> {
-    if settings.is_empty() {
-        return Ok(());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_an_array_a_comma_cannot_split() {
+        let roles = ["reader".to_owned(), "x,admin".to_owned(), r#"q"u\o"#.to_owned()];
+        assert_eq!(text_array(&roles), r#"{"reader","x,admin","q\"u\\o"}"#);
+        assert_eq!(text_array(&[]), "{}");
     }
-    backend.conn.send(&encode(settings, true)).await?;
-    backend.until_ready().await.map(|_| ())
+
+    #[test]
+    fn digests_tell_settings_and_signatures_apart() {
+        let s = |v: &str| vec![("app.user_id".to_owned(), v.to_owned())];
+        assert_eq!(digest(&s("alice"), None), digest(&s("alice"), None));
+        assert_ne!(digest(&s("alice"), None), digest(&s("bob"), None));
+        assert_ne!(digest(&s("alice"), None), digest(&s("alice"), Some("x")));
+        // Lengths are part of the digest: no two splits of one string collide.
+        let a = vec![("ab".to_owned(), "c".to_owned())];
+        let b = vec![("a".to_owned(), "bc".to_owned())];
+        assert_ne!(digest(&a, None), digest(&b, None));
+    }
 }

@@ -1,13 +1,15 @@
 //! The gate: one listener per `[[gate.postgres]]`, one task per client.
 //!
 //! - [`conn`] — frame I/O over a socket.
+//! - [`assign`] — handing a backend to a client: reset between identities, identity first.
 //! - [`handshake`] — startup, token authentication (password or OAUTHBEARER).
 //! - [`mapping`] — token roles → service account.
 //! - [`backend`] — the gate as a PostgreSQL client (SCRAM-SHA-256, md5, trust).
 //! - [`pool`] — backend connections per service account.
 //! - [`context`] — the caller's identity as custom settings, for row-level security.
+//! - [`signed_identity`] — the identity with a MAC, and the `ward` schema that verifies it.
 //! - [`statements`] — named prepared statements across backends (transaction pooling).
-//! - [`transaction`] — transaction pooling's message loop.
+//! - [`framed`] — the message-by-message loop: transaction pooling, and audited sessions.
 //! - [`relay`] — the session relay and its message tracker.
 //! - [`cancel`] — the gate's own cancel keys, forwarded to the right backend.
 //! - [`upstream_tls`] — TLS toward PostgreSQL with libpq's sslmode meanings.
@@ -17,21 +19,23 @@
 //! - [`session`] — one client from accept to close, with its audit lines.
 //! - [`threads`] — a gate on threads of its own (`threads = N`), one listener and pool share each.
 
+pub mod assign;
 pub mod audit;
 pub mod backend;
 pub mod cancel;
 pub mod conn;
 pub mod context;
+pub mod framed;
 pub mod handshake;
 pub mod mapping;
 pub mod pool;
 pub mod relay;
 pub mod session;
+pub mod signed_identity;
 pub mod statements;
 pub mod stream;
 pub mod threads;
 pub mod tls;
-pub mod transaction;
 pub mod upstream_tls;
 
 use std::collections::HashMap;
@@ -49,6 +53,7 @@ use ward_token::remote::RemoteVerifier;
 use self::backend::Upstream;
 use self::cancel::CancelRegistry;
 use self::pool::{Pool, PoolSettings};
+use self::signed_identity::IdentitySigner;
 
 /// Everything a session needs, shared by all sessions of one gate.
 pub struct Gate {
@@ -63,6 +68,8 @@ pub struct Gate {
     pub oauth_issuer: String,
     pub oauth_scope: String,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Signs identities for the `ward` schema, when `signed_identity` is configured.
+    pub signer: Option<Arc<IdentitySigner>>,
     client_permits: Arc<Semaphore>,
 }
 
@@ -121,14 +128,17 @@ impl Gate {
                     idle_timeout: config.idle_timeout,
                     queue_timeout: config.queue_timeout,
                     reset_query: config.reset_query.clone(),
+                    reset_timeout: config.reset_timeout,
                 },
             );
             pools.insert(account.clone(), Arc::new(pool));
         }
         let first = trust.first().ok_or("no trusted issuer")?;
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let signer = config.signed_identity.as_ref().map(|s| IdentitySigner::new(s, env)).transpose()?.map(Arc::new);
         Ok(Self {
             tls,
+            signer,
             client_permits: shared.client_permits,
             oauth_issuer: first.issuer.trim_end_matches('/').to_owned(),
             oauth_scope: if first.required_scopes.is_empty() {
@@ -227,6 +237,15 @@ pub fn trust_policies(trust: &[ward_config::TrustConfig]) -> Result<Vec<ward_tok
                 identity_claim: t.identity_claim.clone(),
                 required_scopes: t.required_scopes.clone(),
                 leeway: t.leeway,
+                token_types: t
+                    .token_types
+                    .iter()
+                    .map(|t| {
+                        let t = t.to_ascii_lowercase();
+                        t.strip_prefix("application/").map(str::to_owned).unwrap_or(t)
+                    })
+                    .collect(),
+                max_lifetime: t.max_token_lifetime,
             })
         })
         .collect()

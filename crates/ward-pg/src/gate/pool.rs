@@ -1,7 +1,9 @@
 //! Backend connections per service account. A semaphore bounds them (`pool_size`); waiting
 //! longer than `queue_timeout` fails with SQLSTATE 53300. Idle connections older than
-//! `idle_timeout` are closed instead of reused; a released connection is reset first and
-//! only reused if the reset leaves it idle outside any transaction.
+//! `idle_timeout` are closed instead of reused. Two ways back: a session-pooled connection is
+//! released (Sync, then `reset_query`, within `reset_timeout`, kept only if that leaves it
+//! idle); a transaction-pooled one is put back between transactions as it is, and
+//! [`super::assign`] resets it before another identity gets it.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,6 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::backend::{self, Backend, BackendError, Upstream};
+use super::context::IdentityDigest;
+use crate::protocol::codec::{put_cstr, put_frame};
 
 /// Idle connections older than this are health-checked before they are handed out.
 pub const HEALTH_CHECK_AFTER: Duration = Duration::from_secs(1);
@@ -26,6 +30,7 @@ pub struct Pool {
     idle_timeout: Duration,
     queue_timeout: Duration,
     reset_query: String,
+    reset_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +67,7 @@ pub struct PoolSettings {
     pub idle_timeout: Duration,
     pub queue_timeout: Duration,
     pub reset_query: String,
+    pub reset_timeout: Duration,
 }
 
 impl Pool {
@@ -79,6 +85,7 @@ impl Pool {
             idle_timeout: settings.idle_timeout,
             queue_timeout: settings.queue_timeout,
             reset_query: settings.reset_query,
+            reset_timeout: settings.reset_timeout,
         }
     }
 
@@ -92,7 +99,7 @@ impl Pool {
 
     /// Like `acquire`, preferring an idle connection that already holds the identity with
     /// this digest, which saves setting it again.
-    pub async fn acquire_for(&self, identity: Option<[u8; 16]>) -> Result<Lease, AcquireError> {
+    pub async fn acquire_for(&self, identity: Option<IdentityDigest>) -> Result<Lease, AcquireError> {
         // A free slot needs neither a clock read, nor a timer, nor a sample: the histogram
         // describes the waits that happened.
         let permit = match self.permits.clone().try_acquire_owned() {
@@ -127,11 +134,11 @@ impl Pool {
         })
     }
 
-    fn take_idle(&self, identity: Option<[u8; 16]>) -> Option<Backend> {
+    fn take_idle(&self, identity: Option<IdentityDigest>) -> Option<Backend> {
         let mut idle = self.idle.lock().ok()?;
         let now = Instant::now();
         loop {
-            let preferred = identity.and_then(|d| idle.iter().rposition(|b| b.identity_of == Some(d)));
+            let preferred = identity.and_then(|d| idle.iter().rposition(|b| b.holds == Some(d)));
             let index = preferred.or(idle.len().checked_sub(1))?;
             let backend = idle.swap_remove(index);
             let idle_for = now.saturating_duration_since(backend.idle_since);
@@ -145,27 +152,31 @@ impl Pool {
             }
         }
     }
-    /// Returns a connection: reset, and kept if the reset leaves it idle. `clean` says the
-    /// session ended between messages, outside a transaction.
+    /// Returns a session-pooled connection: kept only if `clean` (the client left between
+    /// messages, outside a transaction) and its reset comes back idle in time. A Sync goes
+    /// first: a client may have left mid-pipeline, with the backend skipping everything up to
+    /// the next Sync. Whatever fails here closes the connection; its slot is free either way.
     pub async fn release(&self, lease: Lease, clean: bool) {
         let Lease { mut backend, _permit } = lease;
         if !clean {
             return;
         }
-        match backend.simple_query(&self.reset_query).await {
-            Ok(b'I') => {
-                backend.idle_since = Instant::now();
-                // The reset (DISCARD ALL by default) dropped prepared statements and settings.
-                backend.prepared.clear();
-                backend.identity_of = None;
-                backend.dirty = false;
-                if let Ok(mut idle) = self.idle.lock() {
-                    idle.push(backend);
+        let mut batch = bytes::BytesMut::new();
+        put_frame(&mut batch, b'S', |_| {});
+        put_frame(&mut batch, b'Q', |b| put_cstr(b, &self.reset_query));
+        // Errors before the Sync's ReadyForQuery were the client's.
+        match backend.exchange(&batch, 2, 1, self.reset_timeout).await {
+            Ok(()) => {
+                if super::assign::resets_everything(&self.reset_query) {
+                    backend.holds = None;
+                    backend.prepared.clear();
+                } else {
+                    backend.dirty = true;
                 }
+                self.put_back(Lease { backend, _permit });
             }
-            Ok(_) => {}
             Err(e) => {
-                tracing::debug!(account = %self.account, error = %e, "dropping a backend connection that failed its reset")
+                tracing::debug!(account = %self.account, error = %e, "closing a backend connection that failed its reset")
             }
         }
     }
@@ -175,6 +186,7 @@ impl Pool {
     pub fn put_back(&self, lease: Lease) {
         let Lease { mut backend, _permit } = lease;
         backend.idle_since = Instant::now();
+        backend.conn.shrink();
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(backend);
         }

@@ -9,13 +9,16 @@ use tokio::net::TcpStream;
 use ward_token::remote::Identity;
 
 use super::Gate;
+use super::assign::{self, Resets};
 use super::conn::Conn;
+use super::context::SessionIdentity;
+use super::framed::{FramedSession, Outcome};
 use super::handshake::{self, Hello};
-use super::pool::{AcquireError, Lease, Pool};
+use super::mapping;
+use super::pool::Pool;
 use super::relay::{self, Direction};
 use super::tls::ClientStream;
 use super::upstream_tls::BackendStream;
-use super::{context, mapping, transaction};
 use crate::protocol::backend::{self as msg, PgError};
 use ward_config::gate::PoolMode;
 
@@ -52,13 +55,14 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
         return;
     };
 
-    let mut settings = context::values(&gate.config.context, &identity);
-    settings.extend(context::client_parameters(&params));
+    let who = SessionIdentity::new(&gate.config.context, &identity, &params, gate.signer.as_ref());
     // Transaction pooling, and statement audit in either mode, need whole messages.
     if gate.config.pool_mode == PoolMode::Transaction || gate.config.audit_statements {
-        return run_transaction_pooled(gate, client, peer, started, &params, &identity, pool, &settings).await;
+        let client = Client { conn: client, peer, started, params: &params, identity: &identity };
+        return run_framed(gate, client, pool, &who).await;
     }
-    let mut lease = match assign(pool, &settings).await {
+    let resets = Resets { same_identity: &gate.config.reset_query, deadline: gate.config.reset_timeout };
+    let mut lease = match assign::assign(pool, &who, &resets).await {
         Ok(lease) => lease,
         Err(e) => {
             let (error, reason) = e.refusal();
@@ -116,19 +120,19 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     pool.release(lease, clean).await;
 }
 
-/// The rest of a session handled message by message: transaction pooling (a backend per
-/// transaction), or session pooling with statement audit (one backend, kept).
-#[allow(clippy::too_many_arguments)]
-async fn run_transaction_pooled(
-    gate: &Gate,
-    mut client: Conn<ClientStream>,
+/// A client past authentication.
+struct Client<'a> {
+    conn: Conn<ClientStream>,
     peer: SocketAddr,
     started: Instant,
-    params: &crate::protocol::frontend::StartupParams,
-    identity: &Identity,
-    pool: &Pool,
-    settings: &[(String, String)],
-) {
+    params: &'a crate::protocol::frontend::StartupParams,
+    identity: &'a Identity,
+}
+
+/// The rest of a session handled message by message: transaction pooling (a backend per
+/// transaction), or session pooling with statement audit (one backend, kept).
+async fn run_framed(gate: &Gate, client: Client<'_>, pool: &Pool, who: &SessionIdentity) {
+    let Client { conn: mut client, peer, started, params, identity } = client;
     let parameters = match pool.startup_parameters().await {
         Ok(p) => p,
         Err(e) => {
@@ -139,7 +143,7 @@ async fn run_transaction_pooled(
     };
     let cancel = gate.cancel.register(gate.entropy.as_ref(), None);
     // Each backend this client gets will carry its own settings, so report those.
-    if client.send(&greeting(&parameters, settings, cancel.pid, &cancel.secret)).await.is_err() {
+    if client.send(&greeting(&parameters, &who.settings, cancel.pid, &cancel.secret)).await.is_err() {
         return;
     }
     metrics::gauge!("ward_pg_sessions_active").increment(1.0);
@@ -150,29 +154,22 @@ async fn run_transaction_pooled(
     let audit_as = gate.config.audit_statements.then(|| {
         json!({ "identity": identity.identity, "sub": identity.subject, "account": pool.account(), "client_addr": peer.to_string() })
     });
-    let sticky = gate.config.pool_mode == PoolMode::Session;
-    let session = transaction::Session {
+    let session = FramedSession {
         gate,
         pool,
-        settings,
-        identity: context::digest(settings),
+        who,
         cancel: &cancel,
-        sticky,
+        sticky: gate.config.pool_mode == PoolMode::Session,
         audit_as,
+        expires_in: gate.config.close_on_expiry.then(|| expires_in(identity)),
     };
     let outcome = session.run(&mut client).await;
-    let label = match &outcome {
-        transaction::Outcome::ClientLeft => "ClientLeft",
-        transaction::Outcome::ClientFailed => "ClientFailed",
-        transaction::Outcome::BackendFailed => "BackendFailed",
-        transaction::Outcome::SetupFailed => "SetupFailed",
-        transaction::Outcome::Refused(_) => "Refused",
-    };
+    let label = outcome.as_str();
     match outcome {
-        transaction::Outcome::Refused(error) => {
+        Outcome::Refused(error) => {
             let _ = send_error(&mut client, &error).await;
         }
-        transaction::Outcome::SetupFailed | transaction::Outcome::BackendFailed => {
+        Outcome::SetupFailed | Outcome::BackendFailed => {
             let error = PgError::fatal("08006", "the database connection failed");
             let _ = send_error(&mut client, &error).await;
         }
@@ -189,6 +186,12 @@ async fn run_transaction_pooled(
         params,
         json!({ "duration_ms": started.elapsed().as_millis() as u64, "outcome": label, "pool_mode": mode }),
     );
+}
+
+/// Time left until the token expires.
+fn expires_in(identity: &Identity) -> std::time::Duration {
+    let left = identity.expires_at.saturating_sub(ward_core::Clock::now(&ward_core::SystemClock)).max(0);
+    std::time::Duration::from_secs(left as u64)
 }
 
 /// Relays until the session ends, or its token expires when `close_on_expiry` asks for that.
@@ -216,8 +219,7 @@ async fn relay_session(
         if !gate.config.close_on_expiry {
             return std::future::pending().await;
         }
-        let left = identity.expires_at.saturating_sub(ward_core::Clock::now(&ward_core::SystemClock)).max(0);
-        tokio::time::sleep(std::time::Duration::from_secs(left as u64)).await;
+        tokio::time::sleep(expires_in(identity)).await;
     };
     let idle = watch_idle(&activity, gate.config.client_idle_timeout);
     tokio::select! {
@@ -245,18 +247,6 @@ async fn watch_idle(activity: &relay::Activity, limit: std::time::Duration) {
 /// SQLSTATE 57P05, as PostgreSQL's own idle_session_timeout says it.
 pub fn idle_error() -> PgError {
     PgError::fatal("57P05", "terminating connection due to idle-session timeout")
-}
-
-/// A backend connection for `settings`: pooled if one is idle, and replaced once if it turns
-/// out dead (PostgreSQL restarted since it was pooled).
-async fn assign(pool: &Pool, settings: &[(String, String)]) -> Result<Lease, AcquireError> {
-    let mut lease = pool.acquire().await?;
-    if context::apply(&mut lease.backend, settings).await.is_ok() {
-        return Ok(lease);
-    }
-    lease = pool.replace(lease).await?;
-    context::apply(&mut lease.backend, settings).await?;
-    Ok(lease)
 }
 
 async fn send_error<S: super::conn::Stream>(client: &mut Conn<S>, error: &PgError) -> std::io::Result<()> {

@@ -21,6 +21,7 @@ async fn bad_tokens_get_28p01_and_the_reason() {
     let hs256 = jsonwebtoken::encode(
         &jsonwebtoken::Header {
             kid: Some(issuer.key.kid().into()),
+            typ: Some("at+jwt".into()),
             ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
         },
         &claims(json!({})),
@@ -33,7 +34,35 @@ async fn bad_tokens_get_28p01_and_the_reason() {
         ("other audience", issuer.sign(&claims(json!({"aud": "redis-gate"}))).unwrap(), "audience"),
         ("other issuer", other.token("alice", &["reader"]).unwrap(), "issuer is not trusted"),
         ("unknown kid", other.sign(&claims(json!({}))).unwrap(), "key the issuer does not publish"),
-        ("alg none", format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&claims(json!({})))), "algorithm"),
+        (
+            "alg none",
+            format!("{}.{}.", b64(&json!({"alg": "none", "typ": "at+jwt"})), b64(&claims(json!({})))),
+            "algorithm",
+        ),
+        (
+            "an ID token, not an access token",
+            ward_token::jws::sign(&issuer.key, "JWT", &claims(json!({}))).unwrap(),
+            "typ",
+        ),
+        ("exp near 2^63", issuer.sign(&claims(json!({"exp": i64::MAX - 1}))).unwrap(), "lifetime"),
+        (
+            "a repeated claim name",
+            {
+                // `sub` twice: the first says alice, the last says admin.
+                let header = b64(&json!({"alg": "ES256", "kid": issuer.key.kid(), "typ": "at+jwt"}));
+                let payload = claims(json!({})).to_string().replacen('{', r#"{"sub":"admin","#, 1);
+                let input = format!(
+                    "{header}.{}",
+                    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                );
+                let signature = base64::Engine::encode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    issuer.key.sign(input.as_bytes()),
+                );
+                format!("{input}.{signature}")
+            },
+            "not a well-formed JWT",
+        ),
         ("HS256 with the public key", hs256, "algorithm"),
     ];
     for (what, token, expected) in cases {

@@ -11,10 +11,14 @@ async fn psql_with_a_token_runs_as_the_mapped_account_with_identity_set() {
         &gate,
         "alice",
         &token,
-        "select current_user, current_setting('app.user_id'), current_setting('app.tenant_id'), current_setting('app.roles'), current_setting('app.email'), current_setting('app.client_id')",
+        "select current_user, current_setting('app.user_id'), current_setting('app.tenant_id'), current_setting('app.roles'), current_setting('app.email'), current_setting('app.client_id'), \
+         ward.user_id(), ward.tenant_id(), ward.roles(), ward.claim('email')",
     ).await;
     assert!(ok, "{err}");
-    assert_eq!(out, "svc_reader|alice|acme|reader|alice@example.com|test-app");
+    assert_eq!(
+        out,
+        "svc_reader|alice|acme|{\"reader\"}|alice@example.com|test-app|alice|acme|{reader}|alice@example.com"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

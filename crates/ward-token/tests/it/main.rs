@@ -23,6 +23,8 @@ fn policy(issuer: &FakeIssuer) -> TrustPolicy {
         identity_claim: "email".into(),
         required_scopes: vec![],
         leeway: Duration::from_secs(30),
+        token_types: vec!["at+jwt".into()],
+        max_lifetime: Duration::from_secs(24 * 3600),
     }
 }
 
@@ -39,7 +41,17 @@ fn key(alg: SigningAlg) -> SigningKey {
 }
 
 fn sign(key: &SigningKey, claims: &Value) -> String {
-    ward_token::jws::sign(key, "JWT", claims).unwrap()
+    ward_token::jws::sign(key, "at+jwt", claims).unwrap()
+}
+
+/// Signs a payload given as text, so it may say things a `Value` cannot (a name twice).
+fn sign_raw(key: &SigningKey, payload: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let header = json!({"alg": "ES256", "kid": key.kid(), "typ": "at+jwt"}).to_string();
+    let input = format!("{}.{}", b64(&header), b64(payload));
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()));
+    format!("{input}.{signature}")
 }
 
 fn patch(mut v: Value, p: Value) -> Value {
@@ -110,10 +122,22 @@ async fn bad_tokens_are_refused_for_the_right_reason() {
         ("foreign key, unknown kid", sign(&stranger, &base), VerifyError::UnknownKey),
         (
             "alg none",
-            format!("{}.{}.", b64(&json!({"alg": "none", "kid": k.kid()})), b64(&base)),
+            format!("{}.{}.", b64(&json!({"alg": "none", "kid": k.kid(), "typ": "at+jwt"})), b64(&base)),
             VerifyError::Algorithm,
         ),
         ("not a JWT", "hello".into(), VerifyError::Malformed),
+        ("typ JWT, not an access token", ward_token::jws::sign(k, "JWT", &base).unwrap(), VerifyError::TokenType),
+        ("exp near 2^63", sign(k, &patch(base.clone(), json!({"exp": i64::MAX - 1}))), VerifyError::Lifetime),
+        (
+            "issued two days ago, valid five more minutes",
+            sign(k, &patch(base.clone(), json!({"iat": now - 2 * 86_400}))),
+            VerifyError::Lifetime,
+        ),
+        (
+            "a repeated claim name",
+            sign_raw(k, &base.to_string().replacen('{', r#"{"sub":"admin","#, 1)),
+            VerifyError::Malformed,
+        ),
         ("oversize", "a".repeat(20_000), VerifyError::Malformed),
     ];
     for (what, token, expected) in cases {
@@ -123,7 +147,11 @@ async fn bad_tokens_are_refused_for_the_right_reason() {
     // HS256 keyed with the issuer's public key bytes: the classic confusion attack.
     let public = serde_json::to_vec(k.public_jwk()).unwrap();
     let hs = jsonwebtoken::encode(
-        &jsonwebtoken::Header { kid: Some(k.kid().into()), ..jsonwebtoken::Header::new(Algorithm::HS256) },
+        &jsonwebtoken::Header {
+            kid: Some(k.kid().into()),
+            typ: Some("at+jwt".into()),
+            ..jsonwebtoken::Header::new(Algorithm::HS256)
+        },
         &base,
         &jsonwebtoken::EncodingKey::from_secret(&public),
     )
@@ -213,6 +241,8 @@ async fn wards_own_issuer_is_trusted_like_any_other() {
         identity_claim: "sub".into(),
         required_scopes: vec!["db:read".into()],
         leeway: Duration::from_secs(30),
+        token_types: vec!["at+jwt".into()],
+        max_lifetime: Duration::from_secs(24 * 3600),
     };
     let verifier = RemoteVerifier::new(vec![policy], Arc::new(SystemClock));
     let _refresher = verifier.start().await;

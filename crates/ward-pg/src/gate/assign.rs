@@ -1,0 +1,98 @@
+//! Handing a backend to a client, in both pool modes: the one place where a backend passes
+//! from one identity to another.
+//!
+//! What a backend holds is tracked on it ([`Backend::holds`], [`Backend::dirty`]). Before a
+//! client's first message reaches it, the gate sends one batch, with a Sync of its own, and
+//! waits for that batch's ReadyForQuery (one round trip):
+//!
+//! - held for another identity: `DISCARD ALL` (roles and session authorization, settings,
+//!   temporary objects, advisory locks, cursors, listeners, prepared statements) — always,
+//!   whatever the previous client's SQL looked like;
+//! - held for the same identity, which may have changed session state: the configured reset;
+//! - then the identity statement, unless the backend already holds exactly this identity.
+//!
+//! Any error or a non-idle status, or no answer within the deadline, and the backend is
+//! closed. Since nothing of the client's travels with the batch, statements that must run
+//! first or alone (VACUUM, `CREATE INDEX CONCURRENTLY`, `BEGIN ISOLATION LEVEL …`) work.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+use super::backend::{Backend, BackendError};
+use super::context::{self, SessionIdentity};
+use super::pool::{AcquireError, Lease, Pool};
+use crate::protocol::codec::{put_cstr, put_frame};
+
+/// What a backend passing to another identity always runs.
+pub const FULL_RESET: &str = "DISCARD ALL";
+
+/// What to run on backends before they serve a client.
+pub struct Resets<'a> {
+    /// For a backend that served the same identity and may have changed session state.
+    pub same_identity: &'a str,
+    /// How long the backend gets to answer.
+    pub deadline: Duration,
+}
+
+/// A backend from `pool`, set up for `who`: pooled if one is idle, and replaced once if it
+/// turns out dead (PostgreSQL restarted since it was pooled) or refuses its reset.
+pub async fn assign(pool: &Pool, who: &SessionIdentity, resets: &Resets<'_>) -> Result<Lease, AcquireError> {
+    let mut lease = pool.acquire_for(Some(who.digest)).await?;
+    if set_up(&mut lease.backend, who, resets).await.is_ok() {
+        return Ok(lease);
+    }
+    lease = pool.replace(lease).await?;
+    set_up(&mut lease.backend, who, resets).await?;
+    Ok(lease)
+}
+
+async fn set_up(backend: &mut Backend, who: &SessionIdentity, resets: &Resets<'_>) -> Result<(), BackendError> {
+    let mut batch = BytesMut::new();
+    match backend.holds {
+        Some(held) if held == who.digest && !backend.dirty => return Ok(()),
+        Some(held) if held == who.digest => push_reset(&mut batch, backend, resets.same_identity),
+        Some(_) => push_reset(&mut batch, backend, FULL_RESET),
+        None => {}
+    }
+    if !who.is_empty() {
+        let pid = backend.key.map_or(0, |k| k.pid);
+        context::encode_identity(&mut batch, &mut backend.prepared, who, pid);
+        put_frame(&mut batch, b'S', |_| {});
+    }
+    if !batch.is_empty() {
+        // Until the answers are in, the backend holds nothing known: should they fail, the
+        // caller closes it.
+        backend.holds = None;
+        let readies = count_sync_points(&batch);
+        backend.exchange(&batch, readies, 0, resets.deadline).await?;
+    }
+    backend.holds = Some(who.digest);
+    backend.dirty = false;
+    Ok(())
+}
+
+fn push_reset(batch: &mut BytesMut, backend: &mut Backend, sql: &str) {
+    put_frame(batch, b'Q', |b| put_cstr(b, sql));
+    if resets_everything(sql) {
+        backend.prepared.clear();
+    }
+}
+
+/// Whether a reset statement drops prepared statements too (as `DISCARD ALL` does).
+pub fn resets_everything(sql: &str) -> bool {
+    let sql = sql.trim().trim_end_matches(';').trim();
+    sql.eq_ignore_ascii_case(FULL_RESET) || sql.to_ascii_lowercase().contains("deallocate")
+}
+
+/// Messages in `batch` that the server answers with ReadyForQuery (Query and Sync).
+fn count_sync_points(batch: &[u8]) -> usize {
+    let mut count = 0;
+    let mut at = 0;
+    while at + 5 <= batch.len() {
+        let len = i32::from_be_bytes([batch[at + 1], batch[at + 2], batch[at + 3], batch[at + 4]]) as usize;
+        count += usize::from(matches!(batch[at], b'Q' | b'S'));
+        at += 1 + len;
+    }
+    count
+}

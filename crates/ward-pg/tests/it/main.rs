@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod auth;
+mod hostile;
 mod oauthbearer;
 mod pooling;
 mod protocol;
@@ -12,6 +13,7 @@ mod threads;
 mod tls;
 mod transaction;
 mod upstream_tls;
+mod wire;
 
 use std::process::Command;
 

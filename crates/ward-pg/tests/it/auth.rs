@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use serde_json::json;
-use ward_config::gate::RoleRule;
+use ward_config::gate::{PoolMode, RoleRule};
 use ward_testkit::gate::{TestGate, gate_config, gate_db, trust_fake};
 
 use crate::{message, psql, setup, setup_with, sqlstate};
@@ -160,20 +160,45 @@ async fn wards_own_client_credentials_tokens_open_sessions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_end_when_their_token_expires_if_asked() {
-    let (issuer, gate) = setup_with(|c| c.close_on_expiry = true).await;
-    let now = ward_core::Clock::now(&ward_core::SystemClock);
-    let short = issuer.sign(&issuer.claims("alice", &["reader"], json!({"exp": now + 2}))).unwrap();
-    let client = gate.connect("alice", &short).await.unwrap();
-    client.query_one("select 1", &[]).await.unwrap();
-    let err = client.query_one("select pg_sleep(10)", &[]).await.unwrap_err();
-    assert_eq!(sqlstate(&err), "28000", "{err}");
-    assert!(message(&err).contains("expired"), "{}", message(&err));
+async fn sessions_end_when_their_token_expires_if_asked_in_every_mode() {
+    for (mode, audit) in [(PoolMode::Session, false), (PoolMode::Session, true), (PoolMode::Transaction, false)] {
+        let (issuer, gate) = setup_with(|c| {
+            c.close_on_expiry = true;
+            c.pool_mode = mode;
+            c.audit_statements = audit;
+        })
+        .await;
+        let now = ward_core::Clock::now(&ward_core::SystemClock);
+        let short = issuer.sign(&issuer.claims("alice", &["reader"], json!({"exp": now + 2}))).unwrap();
+        let client = gate.connect("alice", &short).await.unwrap();
+        client.query_one("select 1", &[]).await.unwrap();
+        let err = client.query_one("select pg_sleep(10)", &[]).await.unwrap_err();
+        assert_eq!(sqlstate(&err), "28000", "{mode:?} audit {audit}: {err}");
+        assert!(message(&err).contains("expired"), "{}", message(&err));
 
-    // Without the option, a session outlives its token (the default, as with PostgreSQL passwords).
-    let (issuer, gate) = setup().await;
-    let short = issuer.sign(&issuer.claims("alice", &["reader"], json!({"exp": now + 1}))).unwrap();
-    let client = gate.connect("alice", &short).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    client.query_one("select 1", &[]).await.unwrap();
+        // Idle between statements, the session ends all the same.
+        let short = issuer.sign(&issuer.claims("alice", &["reader"], json!({"exp": now + 2}))).unwrap();
+        let client = gate.connect("alice", &short).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+        assert!(client.query_one("select 1", &[]).await.is_err(), "{mode:?} audit {audit}: answered after exp");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_close_on_expiry_a_session_outlives_its_token_but_not_its_signed_identity() {
+    for mode in [PoolMode::Session, PoolMode::Transaction] {
+        let (issuer, gate) = setup_with(|c| c.pool_mode = mode).await;
+        let now = ward_core::Clock::now(&ward_core::SystemClock);
+        let short = issuer.sign(&issuer.claims("alice", &["reader"], json!({"exp": now + 2}))).unwrap();
+        let client = gate.connect("alice", &short).await.unwrap();
+        let who = "select ward.user_id(), current_setting('app.user_id')";
+        let row = client.query_one(who, &[]).await.unwrap();
+        assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("alice"));
+        tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+        // The session goes on (as with PostgreSQL passwords), but the signed identity was
+        // bound to the token's expiry: policies on ward.user_id() now see nobody.
+        let row = client.query_one(who, &[]).await.unwrap();
+        assert_eq!(row.get::<_, Option<String>>(0), None, "{mode:?}");
+        assert_eq!(row.get::<_, String>(1), "alice", "{mode:?}");
+    }
 }

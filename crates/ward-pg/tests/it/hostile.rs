@@ -147,7 +147,7 @@ async fn assert_victim_is_clean(name: &str, victim: &mut Wire) {
     assert_eq!(got, expected, "after {name}");
     let written = victim
         .rows(
-            "INSERT INTO posts (tenant_id, owner_id, title) VALUES ('acme', 'alice', 'victim new') RETURNING owner_id",
+            "BEGIN; INSERT INTO posts (tenant_id, owner_id, title) VALUES ('acme', 'alice', 'victim new') RETURNING owner_id; ROLLBACK",
         )
         .await;
     assert_eq!(written[0][0].as_deref(), Some("alice"), "after {name}");

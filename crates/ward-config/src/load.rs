@@ -280,5 +280,28 @@ accounts.svc_reader = {}"#;
             .replace("accounts.svc_reader", "pool_size = 2\nthreads = 3\naccounts.svc_reader");
         assert!(bad(&threads).contains("threads must be between 1 and pool_size (2)"), "{}", bad(&threads));
         assert!(bad("issuer_enabled = false").contains("nothing to serve"));
+        // Keys and tokens over plain http to another host: only when asked for.
+        let remote = "[[trust]]\nissuer = \"http://id.example\"";
+        assert!(bad(remote).contains("allow_insecure_http"), "{}", bad(remote));
+        let remote_jwks = "[[trust]]\nissuer = \"https://id.example\"\njwks_uri = \"http://keys.example/jwks\"";
+        assert!(bad(remote_jwks).contains("allow_insecure_http"), "{}", bad(remote_jwks));
+        let valid = trusted.replace("svc_nobody", "svc_reader");
+        let signed = |keys: &str| format!("{valid}\n[gate.postgres.signed_identity]\nkeys = [{keys}]");
+        assert!(bad(&signed("")).contains("at least one key"));
+        assert!(bad(&signed(r#"{ id = "a.b", secret = "x" }"#)).contains("letters, digits"));
+        let twice = r#"{ id = "k", secret_env = "A" }, { id = "k", secret_env = "B" }"#;
+        assert!(bad(&signed(twice)).contains("appears twice"));
+        assert!(bad(&signed(r#"{ id = "k" }"#)).contains("exactly one"));
+        let small = valid.replace("accounts.svc_reader", "max_message_size = 1024\naccounts.svc_reader");
+        assert!(bad(&small).contains("max_message_size"));
+    }
+
+    #[test]
+    fn insecure_http_trust_is_accepted_when_asked_for() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[[trust]]\nissuer = \"http://id.example\"\nallow_insecure_http = true").unwrap();
+        let c = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap();
+        assert!(c.trust[0].allow_insecure_http);
+        assert_eq!(c.trust[0].token_types, ["at+jwt"]);
     }
 }

@@ -60,6 +60,18 @@ pub enum AdminCommand {
     /// TLS certificates for gates.
     #[command(subcommand)]
     Tls(TlsCommand),
+    /// The `ward` schema that PostgreSQL policies call to read the signed identity.
+    #[command(subcommand)]
+    Pg(PgCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PgCommand {
+    /// Print the SQL of the `ward` schema (key table and functions), without keys.
+    IdentitySql,
+    /// Apply the `ward` schema to the database named by --database, and make its keys exactly
+    /// the `signed_identity` keys of the configured gates. Run it as the database owner.
+    Install,
 }
 
 #[derive(Subcommand, Debug)]

@@ -181,6 +181,10 @@ async fn transaction_pooling_two_identities_alternating_on_one_backend() {
     let attacker_token = issuer.token("mallory", &["writer"]).unwrap();
     let mut victim = Wire::login(gate.addr, "alice", &victim_token).await;
     let mut attacker = Wire::login(gate.addr, "mallory", &attacker_token).await;
+    // Statements are named by content on the server; another identity must not see their text.
+    victim.parse("secret", "SELECT 'alice-secret-statement'").sync().until_ready().await;
+    let seen = attacker.rows("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%alice-secret%'").await;
+    assert_eq!(seen[0][0].as_deref(), Some("0"), "the victim's statement text is visible to the attacker");
     for name in ATTACKS {
         // The victim goes first, so the backend holds its identity when the attacker's turn comes.
         victim.rows("SELECT 1").await;

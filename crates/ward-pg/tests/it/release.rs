@@ -34,6 +34,9 @@ async fn create_writer_owned_table() {
         .unwrap();
 }
 
+/// A way of leaving a backend behind: what the client sends before it vanishes.
+type Abandon = (&'static str, fn(&mut Wire));
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_vanish_midway_lose_no_pool_slot() {
     for &(mode, audit) in MODES {
@@ -47,7 +50,7 @@ async fn clients_that_vanish_midway_lose_no_pool_slot() {
         .await;
         let token = issuer.token("erin", &["writer"]).unwrap();
         let context = format!("{mode:?}, audit {audit}");
-        let abandon: [(&str, fn(&mut Wire)); 4] = [
+        let abandon: [Abandon; 4] = [
             ("a failing Parse without Sync", |w| {
                 w.parse("", "select * from no_such_table").bind_execute("", &[]);
             }),

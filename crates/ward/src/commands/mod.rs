@@ -16,7 +16,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve::run(config).await,
         Command::Migrate => migrate::run(config).await,
         Command::CheckConfig => check_config::run(&config),
-        Command::Admin(command) => admin::run(config, command).await,
+        Command::Admin(command) => admin::run(config, command, cli.global.database).await,
     }
 }
 

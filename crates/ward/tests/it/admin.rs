@@ -153,3 +153,70 @@ fn self_signed_certificates_for_gates() {
     assert!(String::from_utf8_lossy(&err.stderr).contains("--force"));
     run_ok(&mut args(true));
 }
+
+#[test]
+fn self_signed_certificates_are_valid_for_one_year() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("gate.crt"), dir.path().join("gate.key"));
+    run_ok(ward(dir.path()).args(["admin", "tls", "self-signed", "--cert"]).arg(&cert).arg("--key").arg(&key));
+    // Python's ssl module reads the validity without an openssl binary.
+    let script = "import ssl,sys,json; d=ssl._ssl._test_decode_cert(sys.argv[1]); \
+                  print(json.dumps([ssl.cert_time_to_seconds(d['notBefore']), ssl.cert_time_to_seconds(d['notAfter'])]))";
+    let out = std::process::Command::new("python3").args(["-c", script]).arg(&cert).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let [from, until]: [i64; 2] = serde_json::from_slice(&out.stdout).unwrap();
+    let now = ward_core::Clock::now(&ward_core::SystemClock);
+    assert!((now - 86_400..=now).contains(&from), "valid from today: {from} vs {now}");
+    assert!((364 * 86_400..=366 * 86_400).contains(&(until - from)), "one year: {}", until - from);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ward_schema_is_printed_and_installed_with_the_configured_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = run_ok(ward(dir.path()).args(["admin", "pg", "identity-sql"]));
+    assert!(sql.contains("CREATE SCHEMA IF NOT EXISTS ward") && sql.contains("SECURITY DEFINER"), "{sql}");
+    assert!(!sql.contains("INSERT INTO ward.identity_keys"), "no keys in the printed schema");
+
+    let db = ward_testkit::pg::TestDatabase::create().await.unwrap();
+    let config = dir.path().join("ward.toml");
+    let write = |keys: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[[trust]]\nissuer = \"http://127.0.0.1:9\"\n\
+                 [[gate.postgres]]\nlisten = \"127.0.0.1:6432\"\n\
+                 upstream = {{ host = \"127.0.0.1\", port = 5432, database = \"app\" }}\n\
+                 roles = [{{ role = \"*\", account = \"svc\" }}]\naccounts.svc = {{}}\n\
+                 [gate.postgres.signed_identity]\nkeys = [{keys}]\n"
+            ),
+        )
+        .unwrap()
+    };
+    let install = || {
+        let mut cmd = ward(dir.path());
+        cmd.arg("--config")
+            .arg(&config)
+            .args(["admin", "pg", "install", "--database", &db.url])
+            .env("K2", "k2-secret-0123456789abcdef0123456789");
+        cmd
+    };
+    write(r#"{ id = "k2", secret_env = "K2" }, { id = "k1", secret = "k1-secret-0123456789abcdef0123456789" }"#);
+    let out = run_ok(&mut install());
+    assert!(out.contains("identity keys: k2, k1"), "{out}");
+    let kids = |url: String| async move {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let rows = client.query("select kid from ward.identity_keys order by kid", &[]).await.unwrap();
+        rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>()
+    };
+    assert_eq!(kids(db.url.clone()).await, ["k1", "k2"]);
+    // The last step of a rotation: a key no longer configured is removed. Installing again is safe.
+    write(r#"{ id = "k2", secret_env = "K2" }"#);
+    run_ok(&mut install());
+    run_ok(&mut install());
+    assert_eq!(kids(db.url.clone()).await, ["k2"]);
+    // Without --database it refuses, rather than guess.
+    let err = run_err(ward(dir.path()).arg("--config").arg(&config).args(["admin", "pg", "install"]).env("K2", "x"));
+    assert!(String::from_utf8_lossy(&err.stderr).contains("--database"), "{}", String::from_utf8_lossy(&err.stderr));
+    db.drop_database().await.unwrap();
+}

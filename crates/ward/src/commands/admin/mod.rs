@@ -2,6 +2,7 @@
 
 mod client;
 mod keys;
+mod pg;
 mod scope;
 mod tls;
 
@@ -14,9 +15,13 @@ use ward_token::OsEntropy;
 
 use crate::cli::{AdminCommand, Output};
 
-pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
-    if let AdminCommand::Tls(command) = command {
-        return tls::run(command);
+/// `database` is the --database flag as given: `admin pg install` applies to that database,
+/// never to the issuer's own by default.
+pub async fn run(config: Config, command: AdminCommand, database: Option<String>) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Tls(command) => return tls::run(command),
+        AdminCommand::Pg(command) => return pg::run(&config, command, database).await,
+        _ => {}
     }
     let store = ward_server::bootstrap::open_store(&config).await?;
     let admin = Admin { store: &store, clock: &SystemClock, entropy: &OsEntropy };
@@ -24,7 +29,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Client(c) => client::run(&admin, c).await,
         AdminCommand::Scope(c) => scope::run(&admin, c).await,
         AdminCommand::Keys(c) => keys::run(&config, &store, c).await,
-        AdminCommand::Tls(_) => Ok(()),
+        AdminCommand::Tls(_) | AdminCommand::Pg(_) => Ok(()),
     };
     store.close().await;
     result
@@ -47,8 +52,14 @@ fn emit<T: Serialize>(output: Output, value: &T, text: impl FnOnce() -> String) 
 
 /// Unix seconds as UTC `YYYY-MM-DD HH:MM:SS`, for tables.
 fn format_time(t: i64) -> String {
-    let days = t.div_euclid(86_400);
+    let (year, month, day) = civil_date(t);
     let secs = t.rem_euclid(86_400);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// The UTC calendar date of unix seconds `t`: (year, month, day).
+fn civil_date(t: i64) -> (i64, i64, i64) {
+    let days = t.div_euclid(86_400);
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -59,7 +70,7 @@ fn format_time(t: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+    (year, month, day)
 }
 
 #[cfg(test)]

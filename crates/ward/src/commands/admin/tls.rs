@@ -8,12 +8,30 @@ use anyhow::Context as _;
 
 use crate::cli::TlsCommand;
 
+/// How long a self-signed certificate is valid.
+const VALIDITY_DAYS: i64 = 365;
+
 pub fn run(command: TlsCommand) -> anyhow::Result<()> {
     let TlsCommand::SelfSigned { cert, key, hosts, force } = command;
-    let generated = rcgen::generate_simple_self_signed(hosts.clone()).context("generating the certificate")?;
-    write(&cert, generated.cert.pem().as_bytes(), 0o644, force)?;
-    write(&key, generated.signing_key.serialize_pem().as_bytes(), 0o600, force)?;
-    println!("wrote {} and {} (valid for {})", cert.display(), key.display(), hosts.join(", "));
+    let signing_key = rcgen::KeyPair::generate().context("generating the key")?;
+    let mut params = rcgen::CertificateParams::new(hosts.clone()).context("certificate names")?;
+    // One year from today: long enough for development, short enough to be replaced.
+    let now = ward_core::Clock::now(&ward_core::SystemClock);
+    let date = |t: i64| {
+        let (y, m, d) = super::civil_date(t);
+        rcgen::date_time_ymd(y as i32, m as u8, d as u8)
+    };
+    params.not_before = date(now);
+    params.not_after = date(now + VALIDITY_DAYS * 86_400);
+    let certificate = params.self_signed(&signing_key).context("signing the certificate")?;
+    write(&cert, certificate.pem().as_bytes(), 0o644, force)?;
+    write(&key, signing_key.serialize_pem().as_bytes(), 0o600, force)?;
+    println!(
+        "wrote {} and {} (valid for {}, for {VALIDITY_DAYS} days)",
+        cert.display(),
+        key.display(),
+        hosts.join(", ")
+    );
     println!("clients verify it with sslmode=verify-full sslrootcert={}", cert.display());
     Ok(())
 }

@@ -38,8 +38,10 @@ fn truncate(sql: &[u8]) -> String {
 
 impl StatementAudit {
     /// Notes a client message (tag and body as the client sent them).
+    /// Only the start of a message matters (names, and text up to [`MAX_TEXT`]), so a large
+    /// one may be passed in part.
     pub fn client(&mut self, tag: u8, body: &[u8]) {
-        let mut b = BytesMut::from(body);
+        let mut b = BytesMut::from(&body[..body.len().min(4 * MAX_TEXT)]);
         match tag {
             b'Q' => self.pending.push_back(Pending {
                 text: truncate(body),

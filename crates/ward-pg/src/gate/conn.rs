@@ -13,6 +13,23 @@ pub const MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
+/// What [`Conn::next_message`] found at the start of the buffer: a message's length, header
+/// included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// All of it is buffered.
+    Whole(usize),
+    /// Too long to hold: only its header is sure to be buffered.
+    Large(usize),
+}
+
+/// Which side of a [`Conn::forward`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failed {
+    Reading,
+    Writing,
+}
+
 /// A socket plus what has been read from it but not yet consumed.
 pub struct Conn<S> {
     pub stream: S,
@@ -66,6 +83,61 @@ impl<S: Stream> Conn<S> {
                 return Ok(len);
             }
             self.fill().await?;
+        }
+    }
+
+    /// Waits for the next message: whole if it is at most `stream_above` bytes long (header
+    /// included), else as soon as its header is in, so that it can be relayed as it arrives
+    /// rather than held. Longer than `limit` (body and length word) is an error. Cancel-safe.
+    pub async fn next_message(&mut self, limit: usize, stream_above: usize) -> io::Result<Incoming> {
+        loop {
+            if self.buf.len() >= 5 {
+                let len = i32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]);
+                if len < 4 {
+                    return Err(invalid(codec::FrameError::BadLength(i64::from(len))));
+                }
+                let len = len as usize;
+                if len > limit {
+                    return Err(invalid(codec::FrameError::TooLarge { len, limit }));
+                }
+                if len + 1 > stream_above {
+                    return Ok(Incoming::Large(len + 1));
+                }
+                if self.buf.len() > len {
+                    return Ok(Incoming::Whole(len + 1));
+                }
+                self.buf.reserve(len + 1 - self.buf.len());
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Waits until at least `n` bytes are buffered.
+    pub async fn buffer_at_least(&mut self, n: usize) -> io::Result<()> {
+        while self.buf.len() < n {
+            self.fill().await?;
+        }
+        Ok(())
+    }
+
+    /// Moves the next `len` bytes, buffered or still to come, to `to` as they arrive; the
+    /// buffer never holds more than one read's worth.
+    pub async fn forward<W: AsyncWrite + Unpin>(&mut self, to: &mut W, mut len: usize) -> Result<(), Failed> {
+        loop {
+            let n = len.min(self.buf.len());
+            if n > 0 {
+                to.write_all(&self.buf[..n]).await.map_err(|_| Failed::Writing)?;
+                self.buf.advance(n);
+                len -= n;
+            }
+            if len == 0 {
+                self.shrink();
+                return to.flush().await.map_err(|_| Failed::Writing);
+            }
+            if self.buf.capacity() - self.buf.len() < 8 * 1024 {
+                self.buf.reserve(32 * 1024);
+            }
+            self.fill().await.map_err(|_| Failed::Reading)?;
         }
     }
 

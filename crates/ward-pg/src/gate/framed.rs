@@ -22,12 +22,12 @@ use super::Gate;
 use super::assign::{self, Resets};
 use super::audit::StatementAudit;
 use super::cancel::Registration;
-use super::conn::{Conn, Stream, frame_error};
+use super::conn::{Conn, Failed, Incoming, Stream, frame_error};
 use super::context::SessionIdentity;
 use super::pool::{AcquireError, Lease, Pool};
 use super::statements::{self, ClientStatements, Prepared};
 use crate::protocol::backend::PgError;
-use crate::protocol::codec::{FrameError, put_frame};
+use crate::protocol::codec::{FrameError, put_cstr, put_frame};
 
 /// What the server will send for something the gate sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,14 +107,22 @@ struct Buffers {
 enum Step {
     Continue,
     Release,
+    /// A statement the gate sent for the client's sake failed.
     Abort,
+    End(Outcome),
 }
+
+/// Messages longer than this, header included, are relayed as they arrive instead of being
+/// held whole.
+pub const STREAM_ABOVE: usize = 256 * 1024;
+/// PostgreSQL's own bound on a message, for what the server sends.
+const SERVER_MAX: usize = 1 << 30;
 
 /// A client message over `max_message_size`, or one that is not the protocol.
 fn client_read_failure(e: &std::io::Error) -> Outcome {
     match frame_error(e) {
         Some(FrameError::TooLarge { limit, .. }) => Outcome::Refused(PgError::fatal(
-            "54000",
+            "54000", // program_limit_exceeded
             format!("message too large: this gate accepts messages of up to {limit} bytes"),
         )),
         Some(FrameError::BadLength(_)) => Outcome::Refused(PgError::fatal("08P01", "invalid message length")),
@@ -165,9 +173,9 @@ impl FramedSession<'_> {
                 let first = tokio::select! {
                     () = after(idle_limit) => return Outcome::Refused(super::session::idle_error()),
                     () = &mut expiry => return Outcome::Refused(expired()),
-                    read = client.buffered_frame(self.max_message()) => match read {
-                        Ok(_) if client.buf[0] == b'X' => return Outcome::ClientLeft,
-                        Ok(len) => len,
+                    read = client.next_message(self.max_message(), STREAM_ABOVE) => match read {
+                        Ok(Incoming::Whole(_)) if client.buf[0] == b'X' => return Outcome::ClientLeft,
+                        Ok(incoming) => incoming,
                         Err(e) => return client_read_failure(&e),
                     },
                 };
@@ -175,11 +183,11 @@ impl FramedSession<'_> {
                     Ok(a) => a,
                     Err(e) => return Outcome::Refused(e.refusal().0),
                 };
-                if let Some(outcome) = self.pass_on(first, client, &mut a, &mut bufs).await {
-                    *assigned = Some(a);
+                let outcome = self.client_input(first, client, &mut a, &mut bufs).await;
+                *assigned = Some(a);
+                if let Some(outcome) = outcome {
                     return outcome;
                 }
-                *assigned = Some(a);
                 if let Some(outcome) = flush(client, &mut bufs.to_client).await {
                     return outcome;
                 }
@@ -193,35 +201,30 @@ impl FramedSession<'_> {
                     return Outcome::Refused(super::session::idle_error())
                 }
                 () = &mut expiry => return Outcome::Refused(expired()),
-                len = client.buffered_frame(self.max_message()) => {
-                    let len = match len {
-                        Ok(len) => len,
+                read = client.next_message(self.max_message(), STREAM_ABOVE) => {
+                    let incoming = match read {
+                        Ok(incoming) => incoming,
                         Err(e) => return client_read_failure(&e),
                     };
-                    if let Some(outcome) = self.pass_on(len, client, a, &mut bufs).await {
+                    if let Some(outcome) = self.client_input(incoming, client, a, &mut bufs).await {
                         return outcome;
                     }
                 }
-                len = a.lease.backend.conn.buffered_frame(self.max_message()) => {
-                    let Ok(len) = len else { return Outcome::BackendFailed };
-                    // Every whole message already read is handled in place, and copied out
-                    // as it came if the client is to see it.
-                    let mut buf = std::mem::take(&mut a.lease.backend.conn.buf);
-                    let mut release = false;
-                    let mut next = Some(len);
-                    while let Some(len) = next.take().or_else(|| buffered_len(&mut buf, self.max_message())) {
-                        let step = handle_backend_message(&buf[..len], a, &mut bufs);
-                        buf.advance(len);
-                        match step {
-                            Step::Continue => {}
-                            Step::Release => release = true,
-                            Step::Abort => return Outcome::SetupFailed,
+                read = a.lease.backend.conn.next_message(SERVER_MAX, STREAM_ABOVE) => {
+                    let step = match read {
+                        Ok(Incoming::Whole(len)) => backend_messages(len, a, &mut bufs),
+                        Ok(Incoming::Large(total)) => stream_backend_message(total, client, a, &mut bufs).await,
+                        Err(_) => return Outcome::BackendFailed,
+                    };
+                    match step {
+                        Step::Continue => {}
+                        Step::Release => {
+                            if !self.sticky && let Some(a) = assigned.take() {
+                                bufs.spare_expect = self.release(a);
+                            }
                         }
-                    }
-                    a.lease.backend.conn.buf = buf;
-                    a.lease.backend.conn.shrink();
-                    if release && !self.sticky && let Some(a) = assigned.take() {
-                        bufs.spare_expect = self.release(a);
+                        Step::Abort => return Outcome::SetupFailed,
+                        Step::End(outcome) => return outcome,
                     }
                     self.write_audit(&mut bufs.lines);
                 }
@@ -229,6 +232,20 @@ impl FramedSession<'_> {
             if let Some(outcome) = flush(client, &mut bufs.to_client).await {
                 return outcome;
             }
+        }
+    }
+
+    /// Handles what the client sent: whole messages in place, a large one as it arrives.
+    async fn client_input<S: Stream>(
+        &self,
+        incoming: Incoming,
+        client: &mut Conn<S>,
+        a: &mut Assignment,
+        bufs: &mut Buffers,
+    ) -> Option<Outcome> {
+        match incoming {
+            Incoming::Whole(len) => self.pass_on(len, client, a, bufs).await,
+            Incoming::Large(total) => self.stream_client_message(total, client, a, bufs).await,
         }
     }
 
@@ -244,7 +261,7 @@ impl FramedSession<'_> {
     ) -> Option<Outcome> {
         let mut buf = std::mem::take(&mut client.buf);
         let mut next = Some(first);
-        while let Some(len) = next.take().or_else(|| buffered_len(&mut buf, self.max_message())) {
+        while let Some(len) = next.take().or_else(|| complete_len(&buf, self.max_message())) {
             let message = &buf[..len];
             if message[0] == b'X' {
                 return Some(Outcome::ClientLeft);
@@ -257,12 +274,103 @@ impl FramedSession<'_> {
         }
         client.buf = buf;
         client.shrink();
+        self.send_to_backend(a, bufs).await
+    }
+
+    async fn send_to_backend(&self, a: &mut Assignment, bufs: &mut Buffers) -> Option<Outcome> {
+        if bufs.to_backend.is_empty() {
+            return None;
+        }
         let sent = a.lease.backend.conn.send(&bufs.to_backend).await;
         bufs.to_backend.clear();
         if bufs.to_backend.capacity() > 64 * 1024 {
             bufs.to_backend = BytesMut::new();
         }
         sent.is_err().then_some(Outcome::BackendFailed)
+    }
+
+    /// A client message too long to hold (`total` bytes, header included): routed by what
+    /// its first bytes say, then relayed to the backend as it arrives. A named Parse is the
+    /// exception: its server-side name is a digest of all of it, so it is read whole (up to
+    /// `max_message_size`) like any message whose kind is never large in honest use.
+    async fn stream_client_message<S: Stream>(
+        &self,
+        total: usize,
+        client: &mut Conn<S>,
+        a: &mut Assignment,
+        bufs: &mut Buffers,
+    ) -> Option<Outcome> {
+        let tag = client.buf[0];
+        let names = match tag {
+            b'P' => 1,
+            b'B' => 2,
+            b'Q' | b'F' | b'd' => 0,
+            _ => return self.read_whole(total, client, a, bufs).await,
+        };
+        let Ok(Some(after_names)) = names_end(client, total, names).await else {
+            return Some(Outcome::Refused(PgError::fatal("08P01", "malformed message")));
+        };
+        let head = &client.buf[5..after_names.max(5)];
+        let mut skip = 0;
+        match tag {
+            b'P' if head.first() != Some(&0) => return self.read_whole(total, client, a, bufs).await,
+            b'P' => a.expect.push_back(Expect::Completion { ignore: false, prepares: None }),
+            b'B' => {
+                if let Some((portal, name, _)) = statements::split_bind(head)
+                    && let Some(p) = named(&bufs.statements, name)
+                {
+                    // Renamed: a new header and names, then the rest as it comes.
+                    ensure_prepared(a, p, &mut bufs.to_backend);
+                    let rest = total - after_names;
+                    let body = portal.len() + 1 + p.server_name.len() + 1 + rest;
+                    bufs.to_backend.extend_from_slice(b"B");
+                    bufs.to_backend.extend_from_slice(&((body + 4) as i32).to_be_bytes());
+                    put_cstr(&mut bufs.to_backend, portal);
+                    put_cstr(&mut bufs.to_backend, &p.server_name);
+                    skip = after_names;
+                }
+                // After the gate's own Parse, if one was needed: answers come in order.
+                a.expect.push_back(Expect::Completion { ignore: false, prepares: None });
+            }
+            b'Q' | b'F' => {
+                // Not scanned whole: assume the worst for same-identity sharing.
+                a.lease.backend.dirty = true;
+                let seen = &client.buf[5..];
+                if statements::contains_ignore_case(seen, b"deallocate")
+                    || statements::contains_ignore_case(seen, b"discard")
+                {
+                    a.discard = true;
+                }
+                a.expect.push_back(Expect::UntilReady);
+            }
+            _ => {}
+        }
+        if let Some(audit) = bufs.audit.as_mut() {
+            audit.client(tag, &client.buf[5..]);
+        }
+        if let Some(outcome) = self.send_to_backend(a, bufs).await {
+            return Some(outcome);
+        }
+        client.buf.advance(skip);
+        match client.forward(&mut a.lease.backend.conn.stream, total - skip).await {
+            Ok(()) => None,
+            Err(Failed::Reading) => Some(Outcome::ClientLeft),
+            Err(Failed::Writing) => Some(Outcome::BackendFailed),
+        }
+    }
+
+    /// Reads all of a message that is not relayed as it arrives, then handles it in place.
+    async fn read_whole<S: Stream>(
+        &self,
+        total: usize,
+        client: &mut Conn<S>,
+        a: &mut Assignment,
+        bufs: &mut Buffers,
+    ) -> Option<Outcome> {
+        if client.buffer_at_least(total).await.is_err() {
+            return Some(Outcome::ClientLeft);
+        }
+        self.pass_on(total, client, a, bufs).await
     }
 
     fn write_audit(&self, lines: &mut Vec<serde_json::Value>) {
@@ -483,8 +591,83 @@ fn handle_backend_message(message: &[u8], a: &mut Assignment, bufs: &mut Buffers
     step
 }
 
-/// The length of the next complete message already buffered, so a pipeline is handled in
-/// one pass. A malformed one is left for the next read to report.
-fn buffered_len(buf: &mut BytesMut, limit: usize) -> Option<usize> {
-    crate::protocol::codec::frame_len(buf, limit).ok().flatten()
+/// The length of the next message if all of it is buffered and it is not one to relay as it
+/// arrives, so a pipeline is handled in one pass. Anything else (incomplete, large,
+/// malformed) is left for the next read to deal with. Never reserves room.
+fn complete_len(buf: &[u8], limit: usize) -> Option<usize> {
+    if buf.len() < 5 {
+        return None;
+    }
+    let len = usize::try_from(i32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]])).ok()?;
+    (4..=limit).contains(&len).then_some(len + 1).filter(|total| *total <= STREAM_ABOVE && *total <= buf.len())
+}
+
+/// Waits until the first `count` NUL-terminated names of a message's body are buffered and
+/// returns where they end (from the start of the message). `None` if they do not end
+/// within the message or within the first 64 KiB.
+async fn names_end<S: Stream>(client: &mut Conn<S>, total: usize, count: usize) -> std::io::Result<Option<usize>> {
+    const MAX_NAMES: usize = 64 * 1024;
+    let mut at = 5;
+    for _ in 0..count {
+        loop {
+            if let Some(nul) = client.buf[at..].iter().position(|b| *b == 0) {
+                at += nul + 1;
+                break;
+            }
+            if client.buf.len() >= total.min(MAX_NAMES) {
+                return Ok(None);
+            }
+            let want = client.buf.len() + 1;
+            client.buffer_at_least(want).await?;
+        }
+    }
+    Ok(Some(at))
+}
+
+/// Every whole server message already read, handled in place and copied out as it came if
+/// the client is to see it.
+fn backend_messages(first: usize, a: &mut Assignment, bufs: &mut Buffers) -> Step {
+    let mut buf = std::mem::take(&mut a.lease.backend.conn.buf);
+    let mut step = Step::Continue;
+    let mut next = Some(first);
+    while let Some(len) = next.take().or_else(|| complete_len(&buf, SERVER_MAX)) {
+        let this = handle_backend_message(&buf[..len], a, bufs);
+        buf.advance(len);
+        match this {
+            Step::Continue => {}
+            Step::Release => step = Step::Release,
+            other => return other,
+        }
+    }
+    a.lease.backend.conn.buf = buf;
+    a.lease.backend.conn.shrink();
+    step
+}
+
+/// A server message too long to hold: rows and copy data, relayed to the client as they
+/// arrive, after whatever the client is owed first. Other kinds are never that large in
+/// honest use, and are read whole.
+async fn stream_backend_message<S: Stream>(
+    total: usize,
+    client: &mut Conn<S>,
+    a: &mut Assignment,
+    bufs: &mut Buffers,
+) -> Step {
+    let conn = &mut a.lease.backend.conn;
+    let tag = conn.buf[0];
+    if !matches!(tag, b'D' | b'd') || matches!(a.expect.front(), Some(Expect::Completion { ignore: true, .. })) {
+        if conn.buffer_at_least(total).await.is_err() {
+            return Step::End(Outcome::BackendFailed);
+        }
+        return backend_messages(total, a, bufs);
+    }
+    emit_simulated(&mut a.expect, &mut bufs.to_client);
+    if let Some(outcome) = flush(client, &mut bufs.to_client).await {
+        return Step::End(outcome);
+    }
+    match a.lease.backend.conn.forward(&mut client.stream, total).await {
+        Ok(()) => Step::Continue,
+        Err(Failed::Reading) => Step::End(Outcome::BackendFailed),
+        Err(Failed::Writing) => Step::End(Outcome::ClientFailed),
+    }
 }

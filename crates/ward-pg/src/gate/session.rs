@@ -168,6 +168,11 @@ async fn run_framed(gate: &Gate, client: Client<'_>, pool: &Pool, who: &SessionI
     match outcome {
         Outcome::Refused(error) => {
             let _ = send_error(&mut client, &error).await;
+            if error.code == TOO_LARGE {
+                // The client is likely still writing the rest: read it away for a moment, so
+                // that it gets to read the error instead of a reset connection.
+                drain(&mut client.stream, std::time::Duration::from_secs(2)).await;
+            }
         }
         Outcome::SetupFailed | Outcome::BackendFailed => {
             let error = PgError::fatal("08006", "the database connection failed");
@@ -186,6 +191,17 @@ async fn run_framed(gate: &Gate, client: Client<'_>, pool: &Pool, who: &SessionI
         params,
         json!({ "duration_ms": started.elapsed().as_millis() as u64, "outcome": label, "pool_mode": mode }),
     );
+}
+
+/// SQLSTATE program_limit_exceeded: a message over `max_message_size`.
+const TOO_LARGE: &str = "54000";
+
+/// Reads and discards what the client sends, until it stops or `limit` passes.
+async fn drain(stream: &mut ClientStream, limit: std::time::Duration) {
+    use tokio::io::AsyncReadExt as _;
+    let mut scratch = vec![0u8; 64 * 1024];
+    let _ =
+        tokio::time::timeout(limit, async { while matches!(stream.read(&mut scratch).await, Ok(n) if n > 0) {} }).await;
 }
 
 /// Time left until the token expires.

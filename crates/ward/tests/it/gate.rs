@@ -84,7 +84,7 @@ accounts.svc_reader = {{ password = "reader-secret" }}
         .env("PGPASSWORD", &token);
     let out = tokio::task::spawn_blocking(move || psql.output().unwrap()).await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "svc_writer|frank|writer");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "svc_writer|frank|{\"writer\"}");
 
     // A refused connection, then the metrics that count it.
     let mut refused = std::process::Command::new("psql");
@@ -109,4 +109,114 @@ accounts.svc_reader = {{ password = "reader-secret" }}
     assert!(logs.contains(r#"\"event\":\"statement\""#) && logs.contains(r#"\"rows\":1"#), "{logs}");
     assert!(logs.contains("select current_user, current_setting"), "statement text in the audit line: {logs}");
     assert!(!logs.contains(&token) && !logs.contains("writer-secret"), "no token or password in the logs");
+}
+
+/// Resident and peak memory of a process, in bytes, from /proc.
+fn memory_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_pass_through_transaction_pooling_without_being_held() {
+    let db = gate_db().await.unwrap();
+    let issuer = FakeIssuer::start(ward_core::SigningAlg::ES256).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = ward_testkit::pg::free_port().unwrap();
+    let config = format!(
+        r#"
+issuer_enabled = false
+listen = "127.0.0.1:{ops}"
+[[trust]]
+issuer = "{issuer}"
+audiences = ["pg-gate"]
+roles_claim = "https://gprxy.io/roles"
+[[gate.postgres]]
+listen = "127.0.0.1:{port}"
+upstream = {{ host = "127.0.0.1", port = {pg}, database = "app" }}
+pool_mode = "transaction"
+audit_statements = true
+roles = [{{ role = "reader", account = "svc_reader" }}]
+accounts.svc_reader = {{ password = "reader-secret" }}
+"#,
+        ops = ward_testkit::pg::free_port().unwrap(),
+        issuer = issuer.url,
+        pg = db.cluster.port,
+    );
+    let config_path = dir.path().join("ward.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut child = ward(&dir.path().join("data"))
+        .arg("--config")
+        .arg(&config_path)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = issuer.token("alice", &["reader"]).unwrap();
+    let conninfo = format!("host=127.0.0.1 port={port} dbname=app user=alice password={token} sslmode=disable");
+    let connect = || async {
+        let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    };
+    // Warm up: a pool connection and the first allocations.
+    connect().await.query_one("select 1", &[]).await.unwrap();
+    let (before, _) = memory_of(child.id());
+
+    const BIG: usize = 60 << 20;
+    let mut clients = Vec::new();
+    for kind in 0..3 {
+        let client = connect().await;
+        clients.push(tokio::spawn(async move {
+            match kind {
+                // A simple query, a bound parameter (a renamed prepared statement), a result row.
+                0 => {
+                    let sql = format!("select length('{}')", "q".repeat(BIG));
+                    let rows = client.simple_query(&sql).await.unwrap();
+                    assert!(rows.iter().any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some(&BIG.to_string()[..]))));
+                }
+                1 => {
+                    let value = "b".repeat(BIG);
+                    let n: i32 = client.query_one("select length($1::text)", &[&value]).await.unwrap().get(0);
+                    assert_eq!(n as usize, BIG);
+                }
+                _ => {
+                    let row = client.query_one("select repeat('r', $1)", &[&(BIG as i32)]).await.unwrap();
+                    assert_eq!(row.get::<_, String>(0).len(), BIG);
+                }
+            }
+            // And the session goes on.
+            client.query_one("select 1", &[]).await.unwrap();
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    let (_, peak) = memory_of(child.id());
+    eprintln!("three 60 MiB messages: the gate's peak memory rose {} KiB", (peak - before) >> 10);
+    assert!(
+        peak < before + (32 << 20),
+        "three 60 MiB messages raised the gate's peak memory by {} MiB",
+        (peak - before) >> 20
+    );
+
+    // Above max_message_size (64 MiB by default): SQLSTATE 54000, and the gate lives on.
+    let client = connect().await;
+    let err = client.query_one("select length($1::text)", &[&"x".repeat(65 << 20)]).await.unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("54000"), "{err}");
+    connect().await.query_one("select 1", &[]).await.unwrap();
+
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
 }

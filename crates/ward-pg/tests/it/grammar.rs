@@ -184,7 +184,7 @@ async fn generated_runs(mode: PoolMode, seed: u64, runs: usize) {
 /// The seed: fixed unless WARD_TEST_SEED says otherwise, so CI is repeatable and a
 /// developer can explore.
 fn seed() -> u64 {
-    std::env::var("WARD_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0f3a_7d)
+    std::env::var("WARD_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x005e_ed0f_3a7d)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

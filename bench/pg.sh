@@ -3,6 +3,7 @@
 # one run on one throwaway cluster. Not a test: it never fails on numbers.
 #
 #   bash bench/pg.sh      # prints a Markdown report for bench/RESULTS.md
+#   SECTIONS=identity bash bench/pg.sh   # only some of: throughput, identity, connect
 #
 # Every target runs once per round, rounds interleave, and the report shows each target's
 # median over ROUNDS rounds: on a shared machine one run of a row can differ by ±15 %.
@@ -13,6 +14,8 @@ DURATION=${DURATION:-15}
 CLIENTS=${CLIENTS:-32}
 POOL=${POOL:-20}
 ROUNDS=${ROUNDS:-3}
+SECTIONS=${SECTIONS:-throughput,identity,connect}
+has() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -74,6 +77,7 @@ done
 
 # --- Ward: issuer and gate in one process; the service gets a token --------------------------
 WPORT=$(free_port); GPORT=$(free_port); GTPORT=$(free_port); GUPORT=$(free_port); G2PORT=$(free_port); G2UPORT=$(free_port)
+GSPORT=$(free_port)
 # gate PORT UPSTREAM_HOST POOL_MODE POOL_SIZE THREADS: one [[gate.postgres]] section.
 gate() {
   cat <<TOML
@@ -104,12 +108,39 @@ TOML
   gate "$GUPORT" "$DIR" transaction "$POOL" 1
   gate "$G2PORT" 127.0.0.1 transaction "$POOL" 2
   gate "$G2UPORT" "$DIR" transaction "$POOL" 2
+  gate "$GSPORT" 127.0.0.1 transaction "$POOL" 1
+  cat <<TOML
+[gate.postgres.signed_identity]
+keys = [{ id = "bench", secret = "bench-identity-key-0123456789abcdef" }]
+TOML
 } > "$DIR/ward.toml"
-SECRET=$($WARD --config "$DIR/ward.toml" admin client create --name bench --id bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+$WARD --config "$DIR/ward.toml" admin pg install --database "postgres://postgres:postgres-pw@127.0.0.1:$PGPORT/bench" >/dev/null
+# Row-level security: the same policy on the signed identity and on a plain setting. The
+# tables belong to postgres, so the policies apply to the service account.
+as_pg psql -h "$DIR" -p "$PGPORT" -U postgres -q -v ON_ERROR_STOP=1 bench <<'SQL'
+CREATE TABLE rls_signed AS SELECT aid, abalance, 'bench1'::text AS owner FROM pgbench_accounts;
+CREATE TABLE rls_plain AS SELECT * FROM rls_signed;
+ALTER TABLE rls_signed ADD PRIMARY KEY (aid); ALTER TABLE rls_plain ADD PRIMARY KEY (aid);
+ALTER TABLE rls_signed ENABLE ROW LEVEL SECURITY; ALTER TABLE rls_plain ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON rls_signed USING (owner = (SELECT ward.user_id()));
+CREATE POLICY own ON rls_plain USING (owner = current_setting('app.user_id', true));
+GRANT SELECT ON rls_signed, rls_plain TO bench_svc;
+SQL
+cat > "$DIR/rls_signed.sql" <<'SQL'
+\set aid random(1, 1000000)
+SELECT abalance FROM rls_signed WHERE aid = :aid;
+SQL
+sed 's/rls_signed/rls_plain/' "$DIR/rls_signed.sql" > "$DIR/rls_plain.sql"
+new_client() { $WARD --config "$DIR/ward.toml" admin client create --name "$1" --id "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])'; }
+SECRET=$(new_client bench)
+# Four more services: four identities for the many-identity rows.
+declare -A SECRETS
+for i in 1 2 3 4; do SECRETS[bench$i]=$(new_client "bench$i"); done
 $WARD --config "$DIR/ward.toml" serve 2> "$OUT/ward-pg.log" & PIDS+=($!)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$GTPORT) 2>/dev/null && break; sleep 0.1; done
 # Tokens live 15 minutes and the whole run takes longer: each run gets a fresh one.
-fresh_token() { curl -fs -u "bench:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$WPORT/oauth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'; }
+token_for() { curl -fs -u "$1:$2" -d grant_type=client_credentials "http://127.0.0.1:$WPORT/oauth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'; }
+fresh_token() { token_for bench "$SECRET"; }
 TOKEN=$(fresh_token)
 
 WARD_PID=${PIDS[0]}
@@ -129,7 +160,7 @@ TARGETS=(
   "PgBouncer 1.18, session pool ($CLIENTS)|$BSPORT|bench_svc|bench-pw|bouncer-session|-"
 )
 RUNS=$OUT/pg-runs.tsv; : > "$RUNS"
-for proto in simple extended prepared; do
+has throughput && for proto in simple extended prepared; do
   for round in $(seq "$ROUNDS"); do
     for t in "${TARGETS[@]}"; do
       IFS='|' read -r name port user pw proc _ <<<"$t"
@@ -144,6 +175,7 @@ for proto in simple extended prepared; do
   done
 done
 
+if has throughput; then
 echo "### $(date -u +%Y-%m-%d) — $(nproc) cores, pgbench -S -c $CLIENTS -j 2 -T $DURATION, scale 10, median of $ROUNDS interleaved rounds"
 echo
 python3 - "$RUNS" "$DURATION" "${TARGETS[@]}" <<'PY'
@@ -169,6 +201,67 @@ PY
 echo
 echo "Ward's resident memory after these runs: $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/$WARD_PID/status)"
 echo
+fi
+
+# --- Identities: four pgbench processes of CLIENTS/4 each, at once, each with its own token
+# (through the gate) or all as one user (PgBouncer checks no identity); and the RLS policy on
+# the signed identity beside the same policy on a plain setting, through one gate. -----------
+if has identity; then
+IDRUNS=$OUT/pg-identity.tsv; : > "$IDRUNS"
+per=$((CLIENTS / 4))
+# many PORT LABEL MODE: four concurrent pgbench -S; MODE many = four identities, one = one.
+many() {
+  local port=$1 label=$2 mode=$3 total=0 i user pw pids=()
+  for i in 1 2 3 4; do
+    case "$mode" in
+      many) user=bench$i; pw=$(token_for "$user" "${SECRETS[$user]}") ;;
+      one) user=bench1; pw=$(token_for bench1 "${SECRETS[bench1]}") ;;
+      bouncer) user=bench_svc; pw=bench-pw ;;
+    esac
+    PGPASSWORD=$pw pgbench -n -S -M extended -c "$per" -j 1 -T "$DURATION" -h 127.0.0.1 -p "$port" -U "$user" bench > "$OUT/many-$port-$i.txt" 2>&1 &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || true
+  for i in 1 2 3 4; do total=$((total + $(awk '/^tps = / {printf "%.0f", $3}' "$OUT/many-$port-$i.txt"))); done
+  printf '%s\t%s\n' "$label" "$total" >> "$IDRUNS"
+}
+rls() {
+  local script=$1 label=$2 pw
+  pw=$(token_for bench1 "${SECRETS[bench1]}")
+  PGPASSWORD=$pw pgbench -n -M extended -f "$DIR/$script.sql" -c "$CLIENTS" -j 2 -T "$DURATION" -h 127.0.0.1 -p "$GSPORT" -U bench1 bench > "$OUT/$script.txt" 2>&1 || true
+  printf '%s\t%s\n' "$label" "$(awk '/^tps = / {printf "%.0f", $3}' "$OUT/$script.txt")" >> "$IDRUNS"
+}
+for round in $(seq "$ROUNDS"); do
+  many "$GSPORT" "gate, transaction pool ($POOL), signed identity: 4 identities" many
+  many "$GSPORT" "gate, transaction pool ($POOL), signed identity: 1 identity" one
+  many "$BPORT" "PgBouncer 1.18, transaction pool ($POOL): no identity" bouncer
+  rls rls_signed "RLS policy on (SELECT ward.user_id())"
+  rls rls_plain "RLS policy on current_setting('app.user_id')"
+done
+echo "### $(date -u +%Y-%m-%d) — identities and row-level security, $(nproc) cores, $CLIENTS clients, -M extended, $DURATION s, median of $ROUNDS interleaved rounds"
+echo
+python3 - "$IDRUNS" <<'PY'
+import statistics, sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
+labels = list(dict.fromkeys(r[0] for r in rows))
+median = {l: statistics.median(int(r[1]) for r in rows if r[0] == l) for l in labels}
+spread = {l: "/".join(r[1] for r in rows if r[0] == l) for l in labels}
+bouncer = next(l for l in labels if l.startswith("PgBouncer"))
+plain = next(l for l in labels if "current_setting" in l)
+print("| Target | tps (median) | runs | ratio |")
+print("|---|---|---|---|")
+for l in labels:
+    ratio = ""
+    if l.startswith("gate"):
+        ratio = f"{median[l] / median[bouncer]:.2f}× PgBouncer"
+    elif "ward.user_id" in l:
+        ratio = f"{median[l] / median[plain]:.2f}× the plain-setting policy"
+    print(f"| {l} | {median[l]:.0f} | {spread[l]} | {ratio} |")
+PY
+echo
+fi
+
+has connect || exit 0
 echo "Connection setup (connect, authenticate, \`select 1\`, close; 300 in a row, libpq 18):"
 echo
 echo "| Target | p50 | p99 |"

@@ -75,17 +75,6 @@ impl<S: Stream> Conn<S> {
         }
     }
 
-    /// Waits until a whole message is buffered and returns its length, header included,
-    /// leaving it in `buf`: for relaying messages without taking them apart. Cancel-safe.
-    pub async fn buffered_frame(&mut self, limit: usize) -> io::Result<usize> {
-        loop {
-            if let Some(len) = codec::frame_len(&mut self.buf, limit).map_err(invalid)? {
-                return Ok(len);
-            }
-            self.fill().await?;
-        }
-    }
-
     /// Waits for the next message: whole if it is at most `stream_above` bytes long (header
     /// included), else as soon as its header is in, so that it can be relayed as it arrives
     /// rather than held. Longer than `limit` (body and length word) is an error. Cancel-safe.

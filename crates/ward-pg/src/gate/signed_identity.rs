@@ -165,25 +165,32 @@ BEGIN
 END
 $fn$;
 
+-- The functions policies call are PL/pgSQL on purpose: a SQL-language body would be inlined,
+-- that is parsed again, whenever a statement is planned.
 CREATE OR REPLACE FUNCTION ward.user_id() RETURNS pg_catalog.text
-    LANGUAGE sql STABLE PARALLEL RESTRICTED
-AS $fn$ SELECT ward.identity() OPERATOR(pg_catalog.->>) 'user_id' $fn$;
+    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+AS $fn$ BEGIN RETURN ward.identity() OPERATOR(pg_catalog.->>) 'user_id'; END $fn$;
 
 CREATE OR REPLACE FUNCTION ward.tenant_id() RETURNS pg_catalog.text
-    LANGUAGE sql STABLE PARALLEL RESTRICTED
-AS $fn$ SELECT ward.identity() OPERATOR(pg_catalog.->>) 'tenant_id' $fn$;
+    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+AS $fn$ BEGIN RETURN ward.identity() OPERATOR(pg_catalog.->>) 'tenant_id'; END $fn$;
 
 CREATE OR REPLACE FUNCTION ward.roles() RETURNS pg_catalog.text[]
-    LANGUAGE sql STABLE PARALLEL RESTRICTED
+    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 AS $fn$
-    SELECT CASE WHEN i IS NULL THEN NULL ELSE ARRAY(
-        SELECT pg_catalog.jsonb_array_elements_text(i OPERATOR(pg_catalog.->) 'roles')) END
-    FROM (SELECT ward.identity() AS i) s
+DECLARE
+    _identity pg_catalog.jsonb := ward.identity();
+BEGIN
+    IF _identity IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN ARRAY(SELECT pg_catalog.jsonb_array_elements_text(_identity OPERATOR(pg_catalog.->) 'roles'));
+END
 $fn$;
 
 CREATE OR REPLACE FUNCTION ward.claim(name pg_catalog.text) RETURNS pg_catalog.text
-    LANGUAGE sql STABLE PARALLEL RESTRICTED
-AS $fn$ SELECT ward.identity() OPERATOR(pg_catalog.->) 'claims' OPERATOR(pg_catalog.->>) name $fn$;
+    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+AS $fn$ BEGIN RETURN ward.identity() OPERATOR(pg_catalog.->) 'claims' OPERATOR(pg_catalog.->>) name; END $fn$;
 "#;
 
 /// [`SCHEMA_SQL`], then the keys made exactly `keys`: added or replaced, and any other

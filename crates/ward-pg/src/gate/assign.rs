@@ -57,7 +57,7 @@ async fn set_up(backend: &mut Backend, who: &SessionIdentity, resets: &Resets<'_
     }
     if !who.is_empty() {
         let pid = backend.key.map_or(0, |k| k.pid);
-        context::encode_identity(&mut batch, &mut backend.prepared, who, pid);
+        context::encode_identity(&mut batch, who, pid);
         put_frame(&mut batch, b'S', |_| {});
     }
     if !batch.is_empty() {

@@ -41,6 +41,17 @@ impl SessionIdentity {
     ) -> Self {
         let mut settings = values(context, identity);
         settings.extend(client_parameters(params));
+        let taken = |name: &str| {
+            name.to_ascii_lowercase().starts_with("ward.") || settings.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let options: Vec<_> = params
+            .get("options")
+            .map(startup_options)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(n, _)| !taken(n))
+            .collect();
+        settings.extend(options);
         let signed = signer.map(|s| (s.clone(), s.payload(identity)));
         let digest = digest(&settings, signed.as_ref().map(|(_, p)| p.as_str()));
         Self { settings, signed, digest }
@@ -69,6 +80,42 @@ pub fn client_parameters(params: &crate::protocol::frontend::StartupParams) -> V
                 .map(|known| ((*known).to_owned(), value.clone()))
         })
         .collect()
+}
+
+/// The `-c name=value` (or `--name=value`) settings in a startup packet's `options`, as libpq
+/// sends `PGOPTIONS`: separated by spaces, a backslash escaping the next character. Other
+/// switches are not settings and are left out.
+pub fn startup_options(options: &str) -> Vec<(String, String)> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_ascii_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let mut settings = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        let setting = match word.as_str() {
+            "-c" => words.next(),
+            w => w.strip_prefix("--").or_else(|| w.strip_prefix("-c")).map(str::to_owned),
+        };
+        if let Some((name, value)) = setting.as_deref().and_then(|s| s.split_once('=')) {
+            // `--name=value` spells dashes for underscores, as postgres does.
+            settings.push((name.replace('-', "_"), value.to_owned()));
+        }
+    }
+    settings
 }
 
 /// The settings to make, in order: `(setting, value)`.
@@ -111,12 +158,6 @@ pub fn text_array(items: &[String]) -> String {
     out
 }
 
-/// The name under which the identity statement stays prepared on each backend; its shape
-/// depends only on how many settings it makes.
-fn prepared_name(count: usize) -> String {
-    format!("ward_context_{count}")
-}
-
 fn sql(count: usize) -> String {
     let calls =
         (0..count).map(|i| format!("set_config(${}, ${}, false)", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(", ");
@@ -137,32 +178,25 @@ fn digest(settings: &[(String, String)], signed: Option<&str>) -> IdentityDigest
     IdentityDigest(out)
 }
 
-/// Parse (unless `prepared` has it), Bind and Execute of the identity statement for a
-/// backend whose process id is `pid`, appended to `out`. The caller adds the Sync.
-pub fn encode_identity(
-    out: &mut BytesMut,
-    prepared: &mut std::collections::HashSet<String>,
-    who: &SessionIdentity,
-    pid: i32,
-) {
+/// Parse, Bind and Execute of the identity statement for a backend whose process id is `pid`,
+/// appended to `out`; the caller adds the Sync. The unnamed statement: it runs only when a
+/// backend changes hands between identities, right after `DISCARD ALL` has dropped every
+/// prepared statement, and it stays out of the client's `pg_prepared_statements`.
+pub fn encode_identity(out: &mut BytesMut, who: &SessionIdentity, pid: i32) {
     let count = who.count();
     if count == 0 {
         return;
     }
-    let name = prepared_name(count);
-    if !prepared.contains(&name) {
-        put_frame(out, b'P', |b| {
-            put_cstr(b, &name);
-            put_cstr(b, &sql(count));
-            b.put_i16(0); // the server infers text parameters
-        });
-        prepared.insert(name.clone());
-    }
+    put_frame(out, b'P', |b| {
+        put_cstr(b, "");
+        put_cstr(b, &sql(count));
+        b.put_i16(0); // the server infers text parameters
+    });
     let signed = who.signed.as_ref().map(|(signer, payload)| signer.sign(payload, pid));
     let signed = signed.as_deref().map(|s| (SIGNED_SETTING, s));
     put_frame(out, b'B', |b| {
         put_cstr(b, ""); // unnamed portal
-        put_cstr(b, &name);
+        put_cstr(b, ""); // unnamed statement
         b.put_i16(0); // all parameters in text format
         b.put_i16((2 * count) as i16);
         for (name, value) in who.settings.iter().map(|(n, v)| (n.as_str(), v.as_str())).chain(signed) {
@@ -182,6 +216,21 @@ pub fn encode_identity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn startup_options_as_libpq_sends_them() {
+        let options =
+            startup_options(r"-c intervalstyle=postgres_verbose --search-path=a\,\ b -cwork_mem=64MB -e -c x");
+        assert_eq!(
+            options,
+            [
+                ("intervalstyle".to_owned(), "postgres_verbose".to_owned()),
+                ("search_path".to_owned(), "a, b".to_owned()),
+                ("work_mem".to_owned(), "64MB".to_owned()),
+            ]
+        );
+        assert!(startup_options("").is_empty());
+    }
 
     #[test]
     fn roles_are_an_array_a_comma_cannot_split() {

@@ -94,14 +94,21 @@ async fn the_clients_own_startup_parameters_apply_in_both_pool_modes() {
                 "-c",
                 "show client_encoding",
                 "-c",
-                "select current_setting('application_name'), current_setting('TimeZone')",
+                "select current_setting('application_name'), current_setting('TimeZone'), current_setting('DateStyle'), current_setting('IntervalStyle'), current_setting('app.user_id'), ward.user_id()",
             ])
             .env("PGPASSWORD", &token)
             .env("PGCLIENTENCODING", "LATIN1")
             .env("PGAPPNAME", "reports")
-            .env("PGTZ", "Asia/Tokyo");
+            .env("PGTZ", "Asia/Tokyo")
+            .env("PGDATESTYLE", "Postgres, MDY")
+            // Settings in `options` apply too, except the identity's own: those are the gate's.
+            .env("PGOPTIONS", "-c intervalstyle=postgres_verbose -c app.user_id=mallory -c WARD.identity=forged");
         let out = crate::run(cmd).await;
         assert!(out.status.success(), "{mode:?}: {}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "LATIN1\nreports|Asia/Tokyo", "{mode:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "LATIN1\nreports|Asia/Tokyo|Postgres, MDY|postgres_verbose|alice|alice",
+            "{mode:?}"
+        );
     }
 }

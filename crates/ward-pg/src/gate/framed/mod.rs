@@ -12,6 +12,9 @@
 //! - A queue of expected answers follows every message sent, so each server message is
 //!   forwarded, ignored, or preceded by the gate's own answers in order; after an error the
 //!   queue drops what PostgreSQL skips until Sync.
+//!
+//! - [`routing`] — where each client and server message goes, and the expectation queue.
+//! - [`large`] — messages too long to hold, relayed as they arrive.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -22,31 +25,18 @@ use super::Gate;
 use super::assign::{self, Resets};
 use super::audit::StatementAudit;
 use super::cancel::Registration;
-use super::conn::{Conn, Failed, Incoming, Stream, frame_error};
+use super::conn::{Conn, Incoming, Stream, frame_error};
 use super::context::SessionIdentity;
 use super::pool::{AcquireError, Lease, Pool};
-use super::statements::{self, ClientStatements, Prepared};
+use super::statements::ClientStatements;
 use crate::protocol::backend::PgError;
-use crate::protocol::codec::{FrameError, put_cstr, put_frame};
+use crate::protocol::codec::FrameError;
 
-/// What the server will send for something the gate sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Expect {
-    /// ParseComplete, BindComplete or CloseComplete (or an error). `ignore`: the answer to
-    /// the gate's own Parse, which the client must not see; `prepares`: the statement a
-    /// Parse creates on the server.
-    Completion { ignore: bool, prepares: Option<String> },
-    /// An optional ParameterDescription, then RowDescription or NoData.
-    Describe,
-    /// Rows, then CommandComplete, EmptyQueryResponse or PortalSuspended.
-    Execute,
-    /// ReadyForQuery.
-    Sync,
-    /// A simple query or function call: everything up to ReadyForQuery.
-    UntilReady,
-    /// An answer the gate gives the client itself, when its turn comes.
-    Simulated(u8),
-}
+use self::large::stream_backend_message;
+use self::routing::{Expect, handle_backend_message, handle_client_message};
+
+mod large;
+mod routing;
 
 struct Assignment {
     lease: Lease,
@@ -289,90 +279,6 @@ impl FramedSession<'_> {
         sent.is_err().then_some(Outcome::BackendFailed)
     }
 
-    /// A client message too long to hold (`total` bytes, header included): routed by what
-    /// its first bytes say, then relayed to the backend as it arrives. A named Parse is the
-    /// exception: its server-side name is a digest of all of it, so it is read whole (up to
-    /// `max_message_size`) like any message whose kind is never large in honest use.
-    async fn stream_client_message<S: Stream>(
-        &self,
-        total: usize,
-        client: &mut Conn<S>,
-        a: &mut Assignment,
-        bufs: &mut Buffers,
-    ) -> Option<Outcome> {
-        let tag = client.buf[0];
-        let names = match tag {
-            b'P' => 1,
-            b'B' => 2,
-            b'Q' | b'F' | b'd' => 0,
-            _ => return self.read_whole(total, client, a, bufs).await,
-        };
-        let Ok(Some(after_names)) = names_end(client, total, names).await else {
-            return Some(Outcome::Refused(PgError::fatal("08P01", "malformed message")));
-        };
-        let head = &client.buf[5..after_names.max(5)];
-        let mut skip = 0;
-        match tag {
-            b'P' if head.first() != Some(&0) => return self.read_whole(total, client, a, bufs).await,
-            b'P' => a.expect.push_back(Expect::Completion { ignore: false, prepares: None }),
-            b'B' => {
-                if let Some((portal, name, _)) = statements::split_bind(head)
-                    && let Some(p) = named(&bufs.statements, name)
-                {
-                    // Renamed: a new header and names, then the rest as it comes.
-                    ensure_prepared(a, p, &mut bufs.to_backend);
-                    let rest = total - after_names;
-                    let body = portal.len() + 1 + p.server_name.len() + 1 + rest;
-                    bufs.to_backend.extend_from_slice(b"B");
-                    bufs.to_backend.extend_from_slice(&((body + 4) as i32).to_be_bytes());
-                    put_cstr(&mut bufs.to_backend, portal);
-                    put_cstr(&mut bufs.to_backend, &p.server_name);
-                    skip = after_names;
-                }
-                // After the gate's own Parse, if one was needed: answers come in order.
-                a.expect.push_back(Expect::Completion { ignore: false, prepares: None });
-            }
-            b'Q' | b'F' => {
-                // Not scanned whole: assume the worst for same-identity sharing.
-                a.lease.backend.dirty = true;
-                let seen = &client.buf[5..];
-                if statements::contains_ignore_case(seen, b"deallocate")
-                    || statements::contains_ignore_case(seen, b"discard")
-                {
-                    a.discard = true;
-                }
-                a.expect.push_back(Expect::UntilReady);
-            }
-            _ => {}
-        }
-        if let Some(audit) = bufs.audit.as_mut() {
-            audit.client(tag, &client.buf[5..]);
-        }
-        if let Some(outcome) = self.send_to_backend(a, bufs).await {
-            return Some(outcome);
-        }
-        client.buf.advance(skip);
-        match client.forward(&mut a.lease.backend.conn.stream, total - skip).await {
-            Ok(()) => None,
-            Err(Failed::Reading) => Some(Outcome::ClientLeft),
-            Err(Failed::Writing) => Some(Outcome::BackendFailed),
-        }
-    }
-
-    /// Reads all of a message that is not relayed as it arrives, then handles it in place.
-    async fn read_whole<S: Stream>(
-        &self,
-        total: usize,
-        client: &mut Conn<S>,
-        a: &mut Assignment,
-        bufs: &mut Buffers,
-    ) -> Option<Outcome> {
-        if client.buffer_at_least(total).await.is_err() {
-            return Some(Outcome::ClientLeft);
-        }
-        self.pass_on(total, client, a, bufs).await
-    }
-
     fn write_audit(&self, lines: &mut Vec<serde_json::Value>) {
         let Some(who) = &self.audit_as else { return };
         for mut line in lines.drain(..) {
@@ -418,179 +324,6 @@ async fn flush<S: Stream>(client: &mut Conn<S>, to_client: &mut BytesMut) -> Opt
     None
 }
 
-/// Routes one whole client message (`message` includes its header). Messages that need
-/// no rewriting are copied through as they came.
-fn handle_client_message(
-    message: &[u8],
-    a: &mut Assignment,
-    statements: &mut ClientStatements,
-    out: &mut BytesMut,
-    to_client: &mut BytesMut,
-) {
-    let (tag, body) = (message[0], &message[5..]);
-    let mut raw = true;
-    match tag {
-        b'P' => {
-            let parsed = statements::split_parse(body);
-            if let Some((_, definition)) = parsed
-                && statements::may_change_session(statements::query_text(definition))
-            {
-                a.lease.backend.dirty = true;
-            }
-            match parsed {
-                Some((name, definition)) if !name.is_empty() => {
-                    raw = false;
-                    let prepared = statements.insert(name, definition);
-                    if a.lease.backend.prepared.contains(&prepared.server_name) {
-                        a.expect.push_back(Expect::Simulated(b'1'));
-                    } else {
-                        statements::encode_parse(out, &prepared.server_name, &prepared.definition);
-                        a.lease.backend.prepared.insert(prepared.server_name.clone());
-                        a.expect.push_back(Expect::Completion {
-                            ignore: false,
-                            prepares: Some(prepared.server_name.clone()),
-                        });
-                    }
-                }
-                _ => a.expect.push_back(Expect::Completion { ignore: false, prepares: None }),
-            }
-        }
-        b'B' => {
-            if let Some((portal, name, rest)) = statements::split_bind(body)
-                && let Some(p) = named(statements, name)
-            {
-                raw = false;
-                ensure_prepared(a, p, out);
-                statements::encode_bind(out, portal, &p.server_name, rest);
-            }
-            a.expect.push_back(Expect::Completion { ignore: false, prepares: None });
-        }
-        b'D' => {
-            if let Some((b'S', name)) = statements::split_target(body)
-                && let Some(p) = named(statements, name)
-            {
-                raw = false;
-                ensure_prepared(a, p, out);
-                statements::encode_target(out, b'D', b'S', &p.server_name);
-            }
-            a.expect.push_back(Expect::Describe);
-        }
-        b'C' => match statements::split_target(body) {
-            // The server copy stays for the next client with the same statement.
-            Some((b'S', name)) if named(statements, name).is_some() => {
-                raw = false;
-                statements.remove(name);
-                a.expect.push_back(Expect::Simulated(b'3'));
-            }
-            _ => a.expect.push_back(Expect::Completion { ignore: false, prepares: None }),
-        },
-        b'E' => a.expect.push_back(Expect::Execute),
-        b'S' => a.expect.push_back(Expect::Sync),
-        b'Q' | b'F' => {
-            // Only same-identity sharing rests on this guess; another identity always gets
-            // a full reset first (see `assign`).
-            if tag == b'F' || statements::may_change_session(body) {
-                a.lease.backend.dirty = true;
-            }
-            if tag == b'Q'
-                && (statements::contains_ignore_case(body, b"deallocate")
-                    || statements::contains_ignore_case(body, b"discard"))
-            {
-                a.discard = true;
-            }
-            a.expect.push_back(Expect::UntilReady);
-        }
-        _ => {}
-    }
-    if raw {
-        out.extend_from_slice(message);
-    }
-    emit_simulated(&mut a.expect, to_client);
-}
-
-/// A statement the client named (the unnamed one is never renamed).
-fn named<'s>(statements: &'s ClientStatements, name: &str) -> Option<&'s Prepared> {
-    if name.is_empty() { None } else { statements.get(name) }
-}
-
-fn ensure_prepared(a: &mut Assignment, p: &Prepared, out: &mut BytesMut) {
-    if a.lease.backend.prepared.insert(p.server_name.clone()) {
-        statements::encode_parse(out, &p.server_name, &p.definition);
-        a.expect.push_back(Expect::Completion { ignore: true, prepares: Some(p.server_name.clone()) });
-    }
-}
-
-/// Answers the gate owes the client, up to the first answer the server owes.
-fn emit_simulated(expect: &mut VecDeque<Expect>, to_client: &mut BytesMut) {
-    while let Some(Expect::Simulated(tag)) = expect.front() {
-        put_frame(to_client, *tag, |_| {});
-        expect.pop_front();
-    }
-}
-
-/// Routes one whole server message (`message` includes its header).
-fn handle_backend_message(message: &[u8], a: &mut Assignment, bufs: &mut Buffers) -> Step {
-    emit_simulated(&mut a.expect, &mut bufs.to_client);
-    let (tag, body) = (message[0], &message[5..]);
-    let head = a.expect.front().cloned();
-    let ignore = matches!(head, Some(Expect::Completion { ignore: true, .. }));
-    let mut forward = !ignore;
-    let mut step = Step::Continue;
-    match tag {
-        b'E' => {
-            if ignore {
-                return Step::Abort;
-            }
-            if !matches!(head, Some(Expect::UntilReady) | Some(Expect::Sync) | None) {
-                // PostgreSQL skips everything up to the next Sync.
-                while let Some(e) = a.expect.front() {
-                    if *e == Expect::Sync {
-                        break;
-                    }
-                    if let Expect::Completion { prepares: Some(name), .. } = e {
-                        a.lease.backend.prepared.remove(name);
-                    }
-                    a.expect.pop_front();
-                }
-            }
-        }
-        b'1' | b'2' | b'3' => {
-            if let Some(Expect::Completion { .. }) = head {
-                a.expect.pop_front();
-            }
-        }
-        b'T' | b'n' if head == Some(Expect::Describe) => {
-            a.expect.pop_front();
-        }
-        b'C' | b'I' | b's' => {
-            if let Some(Expect::Execute) = head {
-                a.expect.pop_front();
-            }
-        }
-        b'Z' => {
-            if matches!(head, Some(Expect::Sync) | Some(Expect::UntilReady)) {
-                a.expect.pop_front();
-            }
-            let status = body.first().copied().unwrap_or(b'I');
-            a.idle = status == b'I';
-            if a.expect.is_empty() && status == b'I' {
-                step = Step::Release;
-            }
-        }
-        // Notices, parameter changes and notifications may come at any time.
-        b'N' | b'S' | b'A' => forward = !ignore || tag == b'S',
-        _ => {}
-    }
-    if forward {
-        if let Some(audit) = bufs.audit.as_mut() {
-            bufs.lines.extend(audit.server(tag, body));
-        }
-        bufs.to_client.extend_from_slice(message);
-    }
-    emit_simulated(&mut a.expect, &mut bufs.to_client);
-    step
-}
-
 /// The length of the next message if all of it is buffered and it is not one to relay as it
 /// arrives, so a pipeline is handled in one pass. Anything else (incomplete, large,
 /// malformed) is left for the next read to deal with. Never reserves room.
@@ -600,28 +333,6 @@ fn complete_len(buf: &[u8], limit: usize) -> Option<usize> {
     }
     let len = usize::try_from(i32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]])).ok()?;
     (4..=limit).contains(&len).then_some(len + 1).filter(|total| *total <= STREAM_ABOVE && *total <= buf.len())
-}
-
-/// Waits until the first `count` NUL-terminated names of a message's body are buffered and
-/// returns where they end (from the start of the message). `None` if they do not end
-/// within the message or within the first 64 KiB.
-async fn names_end<S: Stream>(client: &mut Conn<S>, total: usize, count: usize) -> std::io::Result<Option<usize>> {
-    const MAX_NAMES: usize = 64 * 1024;
-    let mut at = 5;
-    for _ in 0..count {
-        loop {
-            if let Some(nul) = client.buf[at..].iter().position(|b| *b == 0) {
-                at += nul + 1;
-                break;
-            }
-            if client.buf.len() >= total.min(MAX_NAMES) {
-                return Ok(None);
-            }
-            let want = client.buf.len() + 1;
-            client.buffer_at_least(want).await?;
-        }
-    }
-    Ok(Some(at))
 }
 
 /// Every whole server message already read, handled in place and copied out as it came if
@@ -642,32 +353,4 @@ fn backend_messages(first: usize, a: &mut Assignment, bufs: &mut Buffers) -> Ste
     a.lease.backend.conn.buf = buf;
     a.lease.backend.conn.shrink();
     step
-}
-
-/// A server message too long to hold: rows and copy data, relayed to the client as they
-/// arrive, after whatever the client is owed first. Other kinds are never that large in
-/// honest use, and are read whole.
-async fn stream_backend_message<S: Stream>(
-    total: usize,
-    client: &mut Conn<S>,
-    a: &mut Assignment,
-    bufs: &mut Buffers,
-) -> Step {
-    let conn = &mut a.lease.backend.conn;
-    let tag = conn.buf[0];
-    if !matches!(tag, b'D' | b'd') || matches!(a.expect.front(), Some(Expect::Completion { ignore: true, .. })) {
-        if conn.buffer_at_least(total).await.is_err() {
-            return Step::End(Outcome::BackendFailed);
-        }
-        return backend_messages(total, a, bufs);
-    }
-    emit_simulated(&mut a.expect, &mut bufs.to_client);
-    if let Some(outcome) = flush(client, &mut bufs.to_client).await {
-        return Step::End(outcome);
-    }
-    match a.lease.backend.conn.forward(&mut client.stream, total).await {
-        Ok(()) => Step::Continue,
-        Err(Failed::Reading) => Step::End(Outcome::BackendFailed),
-        Err(Failed::Writing) => Step::End(Outcome::ClientFailed),
-    }
 }

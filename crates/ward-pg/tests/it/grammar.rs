@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ward_config::gate::PoolMode;
 
+use crate::hostile::{VICTIM_CLEAN, VICTIM_STATE};
 use crate::setup_with;
 use crate::wire::{Reply, Wire};
 
@@ -124,17 +125,6 @@ async fn attacker_turn(rng: &mut Rng, w: &mut Wire, run: usize, log: &mut Vec<St
     }
 }
 
-const VICTIM_SEES: &str = "SELECT ward.user_id(), current_setting('app.user_id', true), current_user, \
-    current_setting('search_path'), current_setting('statement_timeout'), \
-    (SELECT count(*) FROM pg_prepared_statements WHERE from_sql), (SELECT count(*) FROM pg_cursors), \
-    (SELECT count(*) FROM pg_listening_channels()), \
-    (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()), \
-    (SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()), \
-    (SELECT string_agg(title, ',' ORDER BY title) FROM posts WHERE title NOT LIKE '%new%')";
-
-const CLEAN: &[&str] =
-    &["alice", "alice", "svc_writer", "\"$user\", public", "0", "0", "0", "0", "0", "0", "alice 1,alice 2"];
-
 async fn generated_runs(mode: PoolMode, seed: u64, runs: usize) {
     let (issuer, gate) = setup_with(|c| {
         c.pool_mode = mode;
@@ -163,16 +153,16 @@ async fn generated_runs(mode: PoolMode, seed: u64, runs: usize) {
             w.vanish().await;
         }
         let seen = match victim.as_mut() {
-            Some(v) => v.rows(VICTIM_SEES).await,
+            Some(v) => v.rows(VICTIM_STATE).await,
             None => {
                 let mut v = Wire::login(gate.addr, "alice", &alice).await;
-                let seen = v.rows(VICTIM_SEES).await;
+                let seen = v.rows(VICTIM_STATE).await;
                 v.terminate().await;
                 seen
             }
         };
         let seen: Vec<String> = seen[0].iter().map(|c| c.clone().unwrap_or_else(|| "NULL".into())).collect();
-        assert_eq!(seen, CLEAN, "{mode:?}, seed {seed:#x}, run {run}: after {log:?}");
+        assert_eq!(seen, VICTIM_CLEAN, "{mode:?}, seed {seed:#x}, run {run}: after {log:?}");
     }
     let db = ward_testkit::gate::gate_db().await.unwrap();
     let (admin, connection) = tokio_postgres::connect(&db.superuser_url(), tokio_postgres::NoTls).await.unwrap();

@@ -118,8 +118,8 @@ fn assert_attacker_is_itself(name: &str, replies: &[Reply]) {
     );
 }
 
-/// Everything a session can change, as the victim finds it.
-const STATE: &str = "SELECT ward.user_id(), current_setting('app.user_id', true), current_user, session_user, \
+/// Everything a session can change, as the victim finds it…
+pub const VICTIM_STATE: &str = "SELECT ward.user_id(), current_setting('app.user_id', true), current_user, session_user, \
     current_setting('search_path'), current_setting('statement_timeout'), \
     (SELECT count(*) FROM pg_prepared_statements WHERE from_sql), (SELECT count(*) FROM pg_cursors), \
     (SELECT count(*) FROM pg_listening_channels()), \
@@ -127,24 +127,26 @@ const STATE: &str = "SELECT ward.user_id(), current_setting('app.user_id', true)
     (SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()), \
     (SELECT string_agg(title, ',' ORDER BY title) FROM posts WHERE title NOT LIKE '%new%')";
 
+/// …and what it must find: alice, as herself, with defaults and nothing of anyone else's.
+pub const VICTIM_CLEAN: &[&str] = &[
+    "alice",
+    "alice",
+    "svc_writer",
+    "svc_writer",
+    "\"$user\", public",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "alice 1,alice 2",
+];
+
 async fn assert_victim_is_clean(name: &str, victim: &mut Wire) {
-    let rows = victim.rows(STATE).await;
-    let expected = [
-        "alice",
-        "alice",
-        "svc_writer",
-        "svc_writer",
-        "\"$user\", public",
-        "0",
-        "0",
-        "0",
-        "0",
-        "0",
-        "0",
-        "alice 1,alice 2",
-    ];
+    let rows = victim.rows(VICTIM_STATE).await;
     let got: Vec<String> = rows[0].iter().map(|c| c.clone().unwrap_or_else(|| "NULL".into())).collect();
-    assert_eq!(got, expected, "after {name}");
+    assert_eq!(got, VICTIM_CLEAN, "after {name}");
     let written = victim
         .rows(
             "BEGIN; INSERT INTO posts (tenant_id, owner_id, title) VALUES ('acme', 'alice', 'victim new') RETURNING owner_id; ROLLBACK",

@@ -1,4 +1,4 @@
-//! Messages too long to hold (over [`super::STREAM_ABOVE`]): routed by their first bytes, then
+//! Messages too long to hold (over `STREAM_ABOVE`): routed by their first bytes, then
 //! relayed as they arrive, so memory stays flat however large a query, parameter or row is.
 
 use bytes::Buf;

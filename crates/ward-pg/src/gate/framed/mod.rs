@@ -13,8 +13,8 @@
 //!   forwarded, ignored, or preceded by the gate's own answers in order; after an error the
 //!   queue drops what PostgreSQL skips until Sync.
 //!
-//! - [`routing`] — where each client and server message goes, and the expectation queue.
-//! - [`large`] — messages too long to hold, relayed as they arrive.
+//! - `routing` — where each client and server message goes, and the expectation queue.
+//! - `large` — messages too long to hold, relayed as they arrive.
 
 use std::collections::VecDeque;
 use std::time::Duration;

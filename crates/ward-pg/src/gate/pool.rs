@@ -62,6 +62,17 @@ pub struct Lease {
     _permit: OwnedSemaphorePermit,
 }
 
+#[cfg(test)]
+impl Lease {
+    /// A lease on `backend` holding a slot of a semaphore of its own, for tests of what
+    /// happens on a backend.
+    pub(crate) fn for_test(backend: Backend) -> Self {
+        let permits = Arc::new(Semaphore::new(1));
+        let Ok(_permit) = permits.try_acquire_owned() else { unreachable!("a fresh semaphore has a permit") };
+        Self { backend, _permit }
+    }
+}
+
 pub struct PoolSettings {
     pub size: usize,
     pub idle_timeout: Duration,

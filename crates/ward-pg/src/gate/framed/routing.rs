@@ -201,3 +201,192 @@ pub(super) fn handle_backend_message(message: &[u8], a: &mut Assignment, bufs: &
     emit_simulated(&mut a.expect, &mut bufs.to_client);
     step
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use bytes::BufMut;
+
+    use super::*;
+    use crate::gate::backend::Backend;
+    use crate::gate::conn::Conn;
+    use crate::gate::pool::Lease;
+    use crate::gate::stream::MaybeTls;
+    use crate::protocol::codec::put_cstr;
+
+    /// An assignment on a backend whose socket goes nowhere: routing never touches it.
+    fn assignment() -> (Assignment, tokio::net::UnixStream) {
+        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+        let backend = Backend {
+            conn: Conn::new(MaybeTls::Unix(ours)),
+            account: "svc".into(),
+            parameters: Vec::new(),
+            key: None,
+            idle_since: Instant::now(),
+            holds: None,
+            dirty: false,
+            prepared: Default::default(),
+        };
+        let a = Assignment { lease: Lease::for_test(backend), idle: true, expect: VecDeque::new(), discard: false };
+        (a, theirs)
+    }
+
+    fn message(tag: u8, body: impl FnOnce(&mut BytesMut)) -> BytesMut {
+        let mut out = BytesMut::new();
+        put_frame(&mut out, tag, body);
+        out
+    }
+    fn parse(name: &str, sql: &str) -> BytesMut {
+        message(b'P', |b| {
+            put_cstr(b, name);
+            put_cstr(b, sql);
+            b.put_i16(0);
+        })
+    }
+    fn bind(statement: &str) -> BytesMut {
+        message(b'B', |b| {
+            put_cstr(b, "");
+            put_cstr(b, statement);
+            b.put_i16(0);
+            b.put_i16(0);
+            b.put_i16(0);
+        })
+    }
+    fn execute() -> BytesMut {
+        message(b'E', |b| {
+            put_cstr(b, "");
+            b.put_i32(0);
+        })
+    }
+    fn sync() -> BytesMut {
+        message(b'S', |_| {})
+    }
+    fn server(tag: u8) -> BytesMut {
+        message(tag, |b| match tag {
+            b'Z' => b.put_u8(b'I'),
+            b'C' => put_cstr(b, "SELECT 1"),
+            b'E' => {
+                b.put_u8(b'C');
+                put_cstr(b, "22012");
+                b.put_u8(0);
+            }
+            _ => {}
+        })
+    }
+
+    /// Sends client messages through routing; returns what goes to the backend and what the
+    /// gate answers the client itself.
+    fn from_client(a: &mut Assignment, statements: &mut ClientStatements, messages: &[BytesMut]) -> (Vec<u8>, Vec<u8>) {
+        let (mut out, mut to_client) = (BytesMut::new(), BytesMut::new());
+        for m in messages {
+            handle_client_message(m, a, statements, &mut out, &mut to_client);
+        }
+        (tags(&out), tags(&to_client))
+    }
+
+    /// Server messages through routing; returns the tags the client sees and the last step.
+    fn from_server(a: &mut Assignment, messages: &[u8]) -> (Vec<u8>, Step) {
+        let mut bufs = Buffers::default();
+        let mut step = Step::Continue;
+        for tag in messages {
+            step = handle_backend_message(&server(*tag), a, &mut bufs);
+        }
+        (tags(&bufs.to_client), step)
+    }
+
+    fn tags(bytes: &[u8]) -> Vec<u8> {
+        let (mut at, mut tags) = (0, Vec::new());
+        while at + 5 <= bytes.len() {
+            tags.push(bytes[at]);
+            at += 1 + i32::from_be_bytes([bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4]]) as usize;
+        }
+        tags
+    }
+
+    #[tokio::test]
+    async fn an_error_skips_to_sync_and_the_backend_is_released_at_idle() {
+        let (mut a, _peer) = assignment();
+        let mut statements = ClientStatements::default();
+        from_client(&mut a, &mut statements, &[parse("", "select 1/0"), bind(""), execute(), sync()]);
+        assert_eq!(a.expect.len(), 4);
+        // ErrorResponse answers the Parse; PostgreSQL skips Bind and Execute until the Sync.
+        let (seen, step) = from_server(&mut a, b"EZ");
+        assert_eq!(seen, b"EZ");
+        assert!(matches!(step, Step::Release));
+        assert!(a.expect.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_pipeline_releases_only_after_its_last_sync() {
+        let (mut a, _peer) = assignment();
+        let mut statements = ClientStatements::default();
+        let one = [parse("", "select 1"), bind(""), execute(), sync()];
+        from_client(&mut a, &mut statements, &[&one[..], &one[..]].concat());
+        let (_, step) = from_server(&mut a, b"12CZ");
+        assert!(matches!(step, Step::Continue), "a second Sync is still owed");
+        let (_, step) = from_server(&mut a, b"12CZ");
+        assert!(matches!(step, Step::Release));
+    }
+
+    #[tokio::test]
+    async fn a_statement_already_prepared_is_answered_by_the_gate_in_its_turn() {
+        let (mut a, _peer) = assignment();
+        let mut statements = ClientStatements::default();
+        // First client use: the statement is prepared under its content name.
+        let (sent, answered) = from_client(&mut a, &mut statements, &[parse("s1", "select 1"), sync()]);
+        assert_eq!((sent, answered), (b"PS".to_vec(), Vec::new()));
+        let (seen, _) = from_server(&mut a, b"1Z");
+        assert_eq!(seen, b"1Z");
+        // The same statement again: nothing to send for the Parse; ParseComplete comes from
+        // the gate, but only after what the server still owes before it.
+        let (sent, answered) =
+            from_client(&mut a, &mut statements, &[bind("s1"), execute(), parse("s1", "select 1"), sync()]);
+        assert_eq!(sent, b"BES");
+        assert!(answered.is_empty(), "the server's BindComplete and rows come first");
+        let (seen, step) = from_server(&mut a, b"2CZ");
+        assert_eq!(seen, b"2C1Z");
+        assert!(matches!(step, Step::Release));
+    }
+
+    #[tokio::test]
+    async fn a_statement_missing_on_this_backend_is_prepared_again_unseen() {
+        let (mut a, _peer) = assignment();
+        let mut statements = ClientStatements::default();
+        statements.insert("s1", b"select 1\0\0\0");
+        let (sent, _) = from_client(&mut a, &mut statements, &[bind("s1"), execute(), sync()]);
+        assert_eq!(sent, b"PBES", "the gate's own Parse goes first");
+        let (seen, step) = from_server(&mut a, b"12CZ");
+        assert_eq!(seen, b"2CZ", "its ParseComplete is not the client's to see");
+        assert!(matches!(step, Step::Release));
+        // Should the gate's own Parse fail, the session cannot go on as the client expects.
+        let (mut a, _peer) = assignment();
+        from_client(&mut a, &mut statements, &[bind("s1"), execute(), sync()]);
+        let (_, step) = from_server(&mut a, b"E");
+        assert!(matches!(step, Step::Abort));
+    }
+
+    #[tokio::test]
+    async fn inside_a_transaction_the_backend_stays() {
+        let (mut a, _peer) = assignment();
+        let mut statements = ClientStatements::default();
+        from_client(&mut a, &mut statements, &[message(b'Q', |b| put_cstr(b, "begin"))]);
+        let mut bufs = Buffers::default();
+        handle_backend_message(&server(b'C'), &mut a, &mut bufs);
+        let step = handle_backend_message(&message(b'Z', |b| b.put_u8(b'T')), &mut a, &mut bufs);
+        assert!(matches!(step, Step::Continue));
+        assert!(!a.idle);
+    }
+
+    #[tokio::test]
+    async fn session_changes_mark_the_backend_for_a_same_identity_reset() {
+        let (mut a, _peer) = assignment();
+        let mut statements = ClientStatements::default();
+        from_client(&mut a, &mut statements, &[message(b'Q', |b| put_cstr(b, "select 1"))]);
+        assert!(!a.lease.backend.dirty);
+        from_client(&mut a, &mut statements, &[message(b'Q', |b| put_cstr(b, "set search_path = x"))]);
+        assert!(a.lease.backend.dirty);
+        from_client(&mut a, &mut statements, &[message(b'Q', |b| put_cstr(b, "deallocate all"))]);
+        assert!(a.discard, "prepared-statement bookkeeping is no longer certain");
+    }
+}

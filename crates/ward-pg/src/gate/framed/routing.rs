@@ -100,10 +100,13 @@ pub(super) fn handle_client_message(
         b'Q' | b'F' => {
             // Only same-identity sharing rests on this guess; another identity always gets
             // a full reset first (see `assign`).
-            if tag == b'F' || statements::may_change_session(body) {
+            let changes_session = statements::may_change_session(body);
+            if tag == b'F' || changes_session {
                 a.lease.backend.dirty = true;
             }
+            // Only text that may change the session can deallocate (one scan on the hot path).
             if tag == b'Q'
+                && changes_session
                 && (statements::contains_ignore_case(body, b"deallocate")
                     || statements::contains_ignore_case(body, b"discard"))
             {

@@ -1,7 +1,7 @@
 //! J6: a node that runs only a PostgreSQL gate, trusting another issuer (with its roles under
 //! `https://gprxy.io/roles`), with no Ward issuer anywhere.
 
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use ward_testkit::gate::gate_db;
@@ -47,28 +47,9 @@ accounts.svc_reader = {{ password = "reader-secret" }}
         issuer = issuer.url,
         pg = db.cluster.port,
     );
-    let config_path = dir.path().join("ward.toml");
-    std::fs::write(&config_path, config).unwrap();
     let log_path = dir.path().join("gate.log");
-    let mut child = ward(&dir.path().join("data"))
-        .arg("--config")
-        .arg(&config_path)
-        .arg("serve")
-        .env("TEST_WRITER_PASSWORD", "writer-secret")
-        .env("WARD_LOG__FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "gate did not start: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
+    let env = [("TEST_WRITER_PASSWORD", "writer-secret"), ("WARD_LOG__FORMAT", "json")];
+    let child = serve(dir.path(), &config, port, &env, std::fs::File::create(&log_path).unwrap().into()).await;
     assert!(!dir.path().join("data/ward.db").exists(), "no issuer, so no database");
 
     let token = issuer.token("frank", &["writer"]).unwrap();
@@ -101,14 +82,40 @@ accounts.svc_reader = {{ password = "reader-secret" }}
     let health = reqwest::get(format!("http://127.0.0.1:{ops_port}/health")).await.unwrap();
     assert_eq!(health.status(), 200);
 
-    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    stop(child).await;
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains(r#"\"event\":\"connect\""#) && logs.contains(r#"\"account\":\"svc_writer\""#), "{logs}");
     assert!(logs.contains(r#"\"event\":\"disconnect\""#), "{logs}");
     assert!(logs.contains(r#"\"event\":\"statement\""#) && logs.contains(r#"\"rows\":1"#), "{logs}");
     assert!(logs.contains("select current_user, current_setting"), "statement text in the audit line: {logs}");
     assert!(!logs.contains(&token) && !logs.contains("writer-secret"), "no token or password in the logs");
+}
+
+/// `ward serve` with `config` (written into `dir`), returned once `port` accepts connections.
+async fn serve(dir: &std::path::Path, config: &str, port: u16, env: &[(&str, &str)], stderr: Stdio) -> Child {
+    let config_path = dir.join("ward.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut cmd = ward(&dir.join("data"));
+    cmd.arg("--config").arg(&config_path).arg("serve").stdout(Stdio::null()).stderr(stderr);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let mut child = cmd.spawn().unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the gate did not start listening on {port}");
+}
+
+/// SIGTERM, then wait for the process to end.
+async fn stop(mut child: Child) {
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
 }
 
 /// Resident and peak memory of a process, in bytes, from /proc.
@@ -147,22 +154,7 @@ accounts.svc_reader = {{ password = "reader-secret" }}
         issuer = issuer.url,
         pg = db.cluster.port,
     );
-    let config_path = dir.path().join("ward.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let mut child = ward(&dir.path().join("data"))
-        .arg("--config")
-        .arg(&config_path)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let child = serve(dir.path(), &config, port, &[], Stdio::null()).await;
     let token = issuer.token("alice", &["reader"]).unwrap();
     let conninfo = format!("host=127.0.0.1 port={port} dbname=app user=alice password={token} sslmode=disable");
     let connect = || async {
@@ -217,6 +209,5 @@ accounts.svc_reader = {{ password = "reader-secret" }}
     assert_eq!(err.code().map(|c| c.code()), Some("54000"), "{err}");
     connect().await.query_one("select 1", &[]).await.unwrap();
 
-    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    stop(child).await;
 }

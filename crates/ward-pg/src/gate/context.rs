@@ -23,6 +23,13 @@ pub const SIGNED_SETTING: &str = "ward.identity";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdentityDigest([u8; 16]);
 
+#[cfg(test)]
+impl IdentityDigest {
+    pub(crate) fn for_test(n: u8) -> Self {
+        Self([n; 16])
+    }
+}
+
 /// What every backend serving one client session must carry.
 pub struct SessionIdentity {
     /// `(setting, value)`, in order: the context settings, then the client's parameters.

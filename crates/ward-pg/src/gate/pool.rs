@@ -62,6 +62,17 @@ pub struct Lease {
     _permit: OwnedSemaphorePermit,
 }
 
+/// Which idle connection to give a client when none holds its identity: a clean one (no
+/// reset needed), else one of the identity with the most idle connections — the one that can
+/// best spare it, so that identities do not keep taking each other's last connection.
+fn spare(idle: &[Backend]) -> Option<usize> {
+    if let Some(clean) = idle.iter().rposition(|b| b.holds.is_none()) {
+        return Some(clean);
+    }
+    let idle_of = |holds| idle.iter().filter(|b| b.holds == holds).count();
+    (0..idle.len()).rev().max_by_key(|&i| idle_of(idle[i].holds))
+}
+
 #[cfg(test)]
 impl Lease {
     /// A lease on `backend` holding a slot of a semaphore of its own, for tests of what
@@ -150,7 +161,7 @@ impl Pool {
         let now = Instant::now();
         loop {
             let preferred = identity.and_then(|d| idle.iter().rposition(|b| b.holds == Some(d)));
-            let index = preferred.or(idle.len().checked_sub(1))?;
+            let index = preferred.or_else(|| spare(&idle))?;
             let backend = idle.swap_remove(index);
             let idle_for = now.saturating_duration_since(backend.idle_since);
             // Connections idle a while are checked before use: PostgreSQL may have closed
@@ -225,5 +236,46 @@ impl Pool {
     /// Idle connections, for tests and metrics.
     pub fn idle_count(&self) -> usize {
         self.idle.lock().map_or(0, |i| i.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::conn::Conn;
+    use crate::gate::stream::MaybeTls;
+
+    fn backend(holds: Option<IdentityDigest>) -> (Backend, tokio::net::UnixStream) {
+        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+        let backend = Backend {
+            conn: Conn::new(MaybeTls::Unix(ours)),
+            account: "svc".into(),
+            parameters: Vec::new(),
+            key: None,
+            idle_since: Instant::now(),
+            holds,
+            dirty: false,
+            prepared: Default::default(),
+        };
+        (backend, theirs)
+    }
+
+    #[tokio::test]
+    async fn a_client_of_another_identity_takes_a_clean_backend_else_from_the_richest_identity() {
+        let (a, b) = (Some(IdentityDigest::for_test(1)), Some(IdentityDigest::for_test(2)));
+        let mut peers = Vec::new();
+        let mut idle = Vec::new();
+        for holds in [a, b, b, a, b] {
+            let (backend, peer) = backend(holds);
+            idle.push(backend);
+            peers.push(peer);
+        }
+        let taken = spare(&idle).unwrap();
+        assert_eq!(idle[taken].holds, b, "b has three idle backends, a two");
+        let (clean, peer) = backend(None);
+        idle.insert(0, clean);
+        peers.push(peer);
+        assert_eq!(spare(&idle), Some(0), "no reset beats any reset");
+        assert_eq!(spare(&[]), None);
     }
 }

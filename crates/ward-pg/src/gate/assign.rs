@@ -49,22 +49,31 @@ pub async fn assign(pool: &Pool, who: &SessionIdentity, resets: &Resets<'_>) -> 
 
 async fn set_up(backend: &mut Backend, who: &SessionIdentity, resets: &Resets<'_>) -> Result<(), BackendError> {
     let mut batch = BytesMut::new();
-    match backend.holds {
+    // Each Query and Sync in the batch brings one ReadyForQuery.
+    let mut readies = 0;
+    let reset = match backend.holds {
         Some(held) if held == who.digest && !backend.dirty => return Ok(()),
-        Some(held) if held == who.digest => push_reset(&mut batch, backend, resets.same_identity),
-        Some(_) => push_reset(&mut batch, backend, FULL_RESET),
-        None => {}
+        Some(held) if held == who.digest => Some(resets.same_identity),
+        Some(_) => Some(FULL_RESET),
+        None => None,
+    };
+    if let Some(sql) = reset {
+        put_frame(&mut batch, b'Q', |b| put_cstr(b, sql));
+        if resets_everything(sql) {
+            backend.prepared.clear();
+        }
+        readies += 1;
     }
     if !who.is_empty() {
         let pid = backend.key.map_or(0, |k| k.pid);
         context::encode_identity(&mut batch, who, pid);
         put_frame(&mut batch, b'S', |_| {});
+        readies += 1;
     }
-    if !batch.is_empty() {
+    if readies > 0 {
         // Until the answers are in, the backend holds nothing known: should they fail, the
         // caller closes it.
         backend.holds = None;
-        let readies = count_sync_points(&batch);
         backend.exchange(&batch, readies, 0, resets.deadline).await?;
     }
     backend.holds = Some(who.digest);
@@ -72,27 +81,8 @@ async fn set_up(backend: &mut Backend, who: &SessionIdentity, resets: &Resets<'_
     Ok(())
 }
 
-fn push_reset(batch: &mut BytesMut, backend: &mut Backend, sql: &str) {
-    put_frame(batch, b'Q', |b| put_cstr(b, sql));
-    if resets_everything(sql) {
-        backend.prepared.clear();
-    }
-}
-
 /// Whether a reset statement drops prepared statements too (as `DISCARD ALL` does).
 pub fn resets_everything(sql: &str) -> bool {
     let sql = sql.trim().trim_end_matches(';').trim();
     sql.eq_ignore_ascii_case(FULL_RESET) || sql.to_ascii_lowercase().contains("deallocate")
-}
-
-/// Messages in `batch` that the server answers with ReadyForQuery (Query and Sync).
-fn count_sync_points(batch: &[u8]) -> usize {
-    let mut count = 0;
-    let mut at = 0;
-    while at + 5 <= batch.len() {
-        let len = i32::from_be_bytes([batch[at + 1], batch[at + 2], batch[at + 3], batch[at + 4]]) as usize;
-        count += usize::from(matches!(batch[at], b'Q' | b'S'));
-        at += 1 + len;
-    }
-    count
 }

@@ -227,6 +227,24 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
 }
 
 impl Backend {
+    /// A backend whose socket is one end of a pair (the other end returned), for tests of
+    /// what happens on a backend without a server behind it.
+    #[cfg(test)]
+    pub(crate) fn for_test(holds: Option<IdentityDigest>) -> (Self, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().unwrap_or_else(|e| panic!("a socket pair: {e}"));
+        let backend = Self {
+            conn: Conn::new(BackendStream::Unix(ours)),
+            account: "svc".into(),
+            parameters: Vec::new(),
+            key: None,
+            idle_since: Instant::now(),
+            holds,
+            dirty: false,
+            prepared: Default::default(),
+        };
+        (backend, theirs)
+    }
+
     /// Sends `batch` and reads its answers until the `readies`-th ReadyForQuery, within
     /// `deadline`. Fails on an ErrorResponse after the first `skip_errors_until` ReadyForQuery
     /// messages (errors before that belong to a client that left), and on anything but an

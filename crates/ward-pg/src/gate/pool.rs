@@ -242,23 +242,6 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::conn::Conn;
-    use crate::gate::stream::MaybeTls;
-
-    fn backend(holds: Option<IdentityDigest>) -> (Backend, tokio::net::UnixStream) {
-        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
-        let backend = Backend {
-            conn: Conn::new(MaybeTls::Unix(ours)),
-            account: "svc".into(),
-            parameters: Vec::new(),
-            key: None,
-            idle_since: Instant::now(),
-            holds,
-            dirty: false,
-            prepared: Default::default(),
-        };
-        (backend, theirs)
-    }
 
     #[tokio::test]
     async fn a_client_of_another_identity_takes_a_clean_backend_else_from_the_richest_identity() {
@@ -266,13 +249,13 @@ mod tests {
         let mut peers = Vec::new();
         let mut idle = Vec::new();
         for holds in [a, b, b, a, b] {
-            let (backend, peer) = backend(holds);
+            let (backend, peer) = Backend::for_test(holds);
             idle.push(backend);
             peers.push(peer);
         }
         let taken = spare(&idle).unwrap();
         assert_eq!(idle[taken].holds, b, "b has three idle backends, a two");
-        let (clean, peer) = backend(None);
+        let (clean, peer) = Backend::for_test(None);
         idle.insert(0, clean);
         peers.push(peer);
         assert_eq!(spare(&idle), Some(0), "no reset beats any reset");

@@ -85,9 +85,7 @@ impl IdentitySigner {
         let mut out = String::with_capacity(self.kid.len() + 66 + json.len());
         out.push_str(&self.kid);
         out.push('.');
-        for b in tag.as_ref() {
-            out.push_str(&format!("{b:02x}"));
-        }
+        out.push_str(&hex(tag.as_ref()));
         out.push('.');
         out.push_str(&json);
         out

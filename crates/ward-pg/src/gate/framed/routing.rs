@@ -207,32 +207,18 @@ pub(super) fn handle_backend_message(message: &[u8], a: &mut Assignment, bufs: &
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use bytes::BufMut;
 
     use super::*;
     use crate::gate::backend::Backend;
-    use crate::gate::conn::Conn;
     use crate::gate::pool::Lease;
-    use crate::gate::stream::MaybeTls;
     use crate::protocol::codec::put_cstr;
 
     /// An assignment on a backend whose socket goes nowhere: routing never touches it.
     fn assignment() -> (Assignment, tokio::net::UnixStream) {
-        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
-        let backend = Backend {
-            conn: Conn::new(MaybeTls::Unix(ours)),
-            account: "svc".into(),
-            parameters: Vec::new(),
-            key: None,
-            idle_since: Instant::now(),
-            holds: None,
-            dirty: false,
-            prepared: Default::default(),
-        };
+        let (backend, peer) = Backend::for_test(None);
         let a = Assignment { lease: Lease::for_test(backend), idle: true, expect: VecDeque::new(), discard: false };
-        (a, theirs)
+        (a, peer)
     }
 
     fn message(tag: u8, body: impl FnOnce(&mut BytesMut)) -> BytesMut {

@@ -1,33 +1,32 @@
-//! Backend connections per service account. A semaphore bounds them (`pool_size`); waiting
+//! Backend connections per service account, at most `pool_size` of them; waiting
 //! longer than `queue_timeout` fails with SQLSTATE 53300. Idle connections older than
 //! `idle_timeout` are closed instead of reused. Two ways back: a session-pooled connection is
 //! released (Sync, then `reset_query`, within `reset_timeout`, kept only if that leaves it
 //! idle); a transaction-pooled one is put back between transactions as it is, and
-//! [`super::assign`] resets it before another identity gets it.
+//! [`super::assign`] resets it before another identity gets it. [`slots`] decides who gets
+//! what.
+
+mod slots;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
+use self::slots::{Claim, Grant, Slot, Slots};
 use super::backend::{self, Backend, BackendError, Upstream};
 use super::context::IdentityDigest;
 use crate::protocol::codec::{put_cstr, put_frame};
 
-/// Idle connections older than this are health-checked before they are handed out.
-pub const HEALTH_CHECK_AFTER: Duration = Duration::from_secs(1);
+pub use self::slots::HEALTH_CHECK_AFTER;
 
 pub struct Pool {
     upstream: Upstream,
     account: String,
     password: Option<String>,
-    permits: Arc<Semaphore>,
+    slots: Arc<Slots>,
     size: usize,
-    idle: Mutex<Vec<Backend>>,
     /// Registered once: labelling per acquire would allocate on every transaction.
     wait_histogram: metrics::Histogram,
     parameters: Mutex<Option<Vec<(String, String)>>>,
-    idle_timeout: Duration,
     queue_timeout: Duration,
     reset_query: String,
     reset_timeout: Duration,
@@ -59,28 +58,15 @@ impl AcquireError {
 /// A backend connection on loan, holding its pool slot.
 pub struct Lease {
     pub backend: Backend,
-    _permit: OwnedSemaphorePermit,
-}
-
-/// Which idle connection to give a client when none holds its identity: a clean one (no
-/// reset needed), else one of the identity with the most idle connections — the one that can
-/// best spare it, so that identities do not keep taking each other's last connection.
-fn spare(idle: &[Backend]) -> Option<usize> {
-    if let Some(clean) = idle.iter().rposition(|b| b.holds.is_none()) {
-        return Some(clean);
-    }
-    let idle_of = |holds| idle.iter().filter(|b| b.holds == holds).count();
-    (0..idle.len()).rev().max_by_key(|&i| idle_of(idle[i].holds))
+    slot: Slot,
 }
 
 #[cfg(test)]
 impl Lease {
-    /// A lease on `backend` holding a slot of a semaphore of its own, for tests of what
-    /// happens on a backend.
+    /// A lease on `backend` holding a slot of a pool of its own, for tests of what happens
+    /// on a backend.
     pub(crate) fn for_test(backend: Backend) -> Self {
-        let permits = Arc::new(Semaphore::new(1));
-        let Ok(_permit) = permits.try_acquire_owned() else { unreachable!("a fresh semaphore has a permit") };
-        Self { backend, _permit }
+        Self { backend, slot: Slots::lone_slot() }
     }
 }
 
@@ -99,12 +85,10 @@ impl Pool {
             upstream,
             account,
             password,
-            permits: Arc::new(Semaphore::new(settings.size)),
+            slots: Slots::new(settings.size, settings.idle_timeout),
             size: settings.size,
-            idle: Mutex::new(Vec::new()),
             wait_histogram,
             parameters: Mutex::new(None),
-            idle_timeout: settings.idle_timeout,
             queue_timeout: settings.queue_timeout,
             reset_query: settings.reset_query,
             reset_timeout: settings.reset_timeout,
@@ -124,29 +108,30 @@ impl Pool {
     pub async fn acquire_for(&self, identity: Option<IdentityDigest>) -> Result<Lease, AcquireError> {
         // A free slot needs neither a clock read, nor a timer, nor a sample: the histogram
         // describes the waits that happened.
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
+        let Grant { slot, backend } = match self.slots.claim(identity) {
+            Claim::Granted(grant) => grant,
+            Claim::Wait(granted) => {
                 let started = Instant::now();
-                let permit = tokio::time::timeout(self.queue_timeout, self.permits.clone().acquire_owned())
+                let grant = tokio::time::timeout(self.queue_timeout, granted)
                     .await
                     .map_err(|_| AcquireError::QueueTimeout)?
                     .map_err(|_| AcquireError::QueueTimeout)?;
                 self.wait_histogram.record(started.elapsed().as_secs_f64());
-                permit
+                grant
             }
         };
-        if let Some(backend) = self.take_idle(identity) {
-            return Ok(Lease { backend, _permit: permit });
-        }
-        Ok(Lease { backend: self.connect().await?, _permit: permit })
+        let backend = match backend.or_else(|| self.slots.take_idle_for(identity)) {
+            Some(backend) => backend,
+            None => self.connect().await?,
+        };
+        Ok(Lease { backend, slot })
     }
 
     /// A fresh connection in place of one that failed (after a PostgreSQL restart, say).
     pub async fn replace(&self, lease: Lease) -> Result<Lease, AcquireError> {
-        let Lease { backend, _permit } = lease;
+        let Lease { backend, slot } = lease;
         drop(backend);
-        Ok(Lease { backend: self.connect().await?, _permit })
+        Ok(Lease { backend: self.connect().await?, slot })
     }
 
     async fn connect(&self) -> Result<Backend, BackendError> {
@@ -156,30 +141,12 @@ impl Pool {
         })
     }
 
-    fn take_idle(&self, identity: Option<IdentityDigest>) -> Option<Backend> {
-        let mut idle = self.idle.lock().ok()?;
-        let now = Instant::now();
-        loop {
-            let preferred = identity.and_then(|d| idle.iter().rposition(|b| b.holds == Some(d)));
-            let index = preferred.or_else(|| spare(&idle))?;
-            let backend = idle.swap_remove(index);
-            let idle_for = now.saturating_duration_since(backend.idle_since);
-            // Connections idle a while are checked before use: PostgreSQL may have closed
-            // them (a restart, pg_terminate_backend). Busy ones are not, to spare a syscall
-            // per transaction. Dead or too old ones are dropped and the next is tried.
-            let healthy =
-                idle_for < HEALTH_CHECK_AFTER || (backend.conn.buf.is_empty() && backend.conn.stream.idle_and_open());
-            if idle_for < self.idle_timeout && healthy {
-                return Some(backend);
-            }
-        }
-    }
     /// Returns a session-pooled connection: kept only if `clean` (the client left between
     /// messages, outside a transaction) and its reset comes back idle in time. A Sync goes
     /// first: a client may have left mid-pipeline, with the backend skipping everything up to
     /// the next Sync. Whatever fails here closes the connection; its slot is free either way.
     pub async fn release(&self, lease: Lease, clean: bool) {
-        let Lease { mut backend, _permit } = lease;
+        let Lease { mut backend, slot } = lease;
         if !clean {
             return;
         }
@@ -195,7 +162,7 @@ impl Pool {
                 } else {
                     backend.dirty = true;
                 }
-                self.put_back(Lease { backend, _permit });
+                self.put_back(Lease { backend, slot });
             }
             Err(e) => {
                 tracing::debug!(account = %self.account, error = %e, "closing a backend connection that failed its reset")
@@ -206,12 +173,10 @@ impl Pool {
     /// Transaction pooling: returns a connection between transactions, as it is. What the
     /// next client must not inherit is handled when it is next assigned.
     pub fn put_back(&self, lease: Lease) {
-        let Lease { mut backend, _permit } = lease;
+        let Lease { mut backend, slot } = lease;
         backend.idle_since = Instant::now();
         backend.conn.shrink();
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(backend);
-        }
+        self.slots.give_back(backend, slot);
     }
 
     /// The server's ParameterStatus values, for a client that is not bound to a backend.
@@ -235,30 +200,6 @@ impl Pool {
 
     /// Idle connections, for tests and metrics.
     pub fn idle_count(&self) -> usize {
-        self.idle.lock().map_or(0, |i| i.len())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_client_of_another_identity_takes_a_clean_backend_else_from_the_richest_identity() {
-        let (a, b) = (Some(IdentityDigest::for_test(1)), Some(IdentityDigest::for_test(2)));
-        let mut peers = Vec::new();
-        let mut idle = Vec::new();
-        for holds in [a, b, b, a, b] {
-            let (backend, peer) = Backend::for_test(holds);
-            idle.push(backend);
-            peers.push(peer);
-        }
-        let taken = spare(&idle).unwrap();
-        assert_eq!(idle[taken].holds, b, "b has three idle backends, a two");
-        let (clean, peer) = Backend::for_test(None);
-        idle.insert(0, clean);
-        peers.push(peer);
-        assert_eq!(spare(&idle), Some(0), "no reset beats any reset");
-        assert_eq!(spare(&[]), None);
+        self.slots.idle_count()
     }
 }

@@ -120,17 +120,26 @@ $WARD --config "$DIR/ward.toml" admin pg install --database "postgres://postgres
 as_pg psql -h "$DIR" -p "$PGPORT" -U postgres -q -v ON_ERROR_STOP=1 bench <<'SQL'
 CREATE TABLE rls_signed AS SELECT aid, abalance, 'bench1'::text AS owner FROM pgbench_accounts;
 CREATE TABLE rls_plain AS SELECT * FROM rls_signed;
+CREATE TABLE rls_definer AS SELECT * FROM rls_signed;
 ALTER TABLE rls_signed ADD PRIMARY KEY (aid); ALTER TABLE rls_plain ADD PRIMARY KEY (aid);
+ALTER TABLE rls_definer ADD PRIMARY KEY (aid);
 ALTER TABLE rls_signed ENABLE ROW LEVEL SECURITY; ALTER TABLE rls_plain ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rls_definer ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own ON rls_signed USING (owner = (SELECT ward.user_id()));
 CREATE POLICY own ON rls_plain USING (owner = current_setting('app.user_id', true));
-GRANT SELECT ON rls_signed, rls_plain TO bench_svc;
+-- The floor for anything the service account cannot forge: a SECURITY DEFINER function that
+-- verifies nothing (it reads the plain setting).
+CREATE FUNCTION definer_floor() RETURNS text LANGUAGE plpgsql STABLE SECURITY DEFINER
+  AS $$ BEGIN RETURN current_setting('app.user_id', true); END $$;
+CREATE POLICY own ON rls_definer USING (owner = (SELECT definer_floor()));
+GRANT SELECT ON rls_signed, rls_plain, rls_definer TO bench_svc;
 SQL
 cat > "$DIR/rls_signed.sql" <<'SQL'
 \set aid random(1, 1000000)
 SELECT abalance FROM rls_signed WHERE aid = :aid;
 SQL
 sed 's/rls_signed/rls_plain/' "$DIR/rls_signed.sql" > "$DIR/rls_plain.sql"
+sed 's/rls_signed/rls_definer/' "$DIR/rls_signed.sql" > "$DIR/rls_definer.sql"
 new_client() { $WARD --config "$DIR/ward.toml" admin client create --name "$1" --id "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])'; }
 SECRET=$(new_client bench)
 # Four more services: four identities for the many-identity rows.
@@ -207,11 +216,16 @@ fi
 # (through the gate) or all as one user (PgBouncer checks no identity); and the RLS policy on
 # the signed identity beside the same policy on a plain setting, through one gate. -----------
 if has identity; then
-IDRUNS=$OUT/pg-identity.tsv; : > "$IDRUNS"
+IDRUNS=$OUT/pg-identity.tsv; : > "$IDRUNS"; : > "$OUT/handovers.txt"
 per=$((CLIENTS / 4))
+# DISCARD ALL hand-overs so far (every gate of this node; only one runs at a time).
+handovers() {
+  curl -fs "http://127.0.0.1:$WPORT/metrics" | awk '/^ward_pg_backend_resets_total.*another_identity/ {n += $2} END {printf "%d", n}'
+}
 # many PORT LABEL MODE: four concurrent pgbench -S; MODE many = four identities, one = one.
 many() {
-  local port=$1 label=$2 mode=$3 total=0 i user pw pids=()
+  local port=$1 label=$2 mode=$3 total=0 i user pw pids=() before
+  before=$(handovers)
   for i in 1 2 3 4; do
     case "$mode" in
       many) user=bench$i; pw=$(token_for "$user" "${SECRETS[$user]}") ;;
@@ -224,6 +238,8 @@ many() {
   wait "${pids[@]}" || true
   for i in 1 2 3 4; do total=$((total + $(awk '/^tps = / {printf "%.0f", $3}' "$OUT/many-$port-$i.txt"))); done
   printf '%s\t%s\n' "$label" "$total" >> "$IDRUNS"
+  [ "$mode" = many ] && printf '%s ' "$(($(handovers) - before))" >> "$OUT/handovers.txt"
+  return 0
 }
 rls() {
   local script=$1 label=$2 pw
@@ -236,6 +252,7 @@ for round in $(seq "$ROUNDS"); do
   many "$GSPORT" "gate, transaction pool ($POOL), signed identity: 1 identity" one
   many "$BPORT" "PgBouncer 1.18, transaction pool ($POOL): no identity" bouncer
   rls rls_signed "RLS policy on (SELECT ward.user_id())"
+  rls rls_definer "RLS policy on (SELECT definer_floor()): SECURITY DEFINER, verifies nothing"
   rls rls_plain "RLS policy on current_setting('app.user_id')"
 done
 echo "### $(date -u +%Y-%m-%d) — identities and row-level security, $(nproc) cores, $CLIENTS clients, -M extended, $DURATION s, median of $ROUNDS interleaved rounds"
@@ -254,10 +271,12 @@ for l in labels:
     ratio = ""
     if l.startswith("gate"):
         ratio = f"{median[l] / median[bouncer]:.2f}× PgBouncer"
-    elif "ward.user_id" in l:
+    elif "ward.user_id" in l or "definer_floor" in l:
         ratio = f"{median[l] / median[plain]:.2f}× the plain-setting policy"
     print(f"| {l} | {median[l]:.0f} | {spread[l]} | {ratio} |")
 PY
+echo
+echo "DISCARD ALL hand-overs between identities in each 4-identity run: $(cat "$OUT/handovers.txt")"
 echo
 fi
 

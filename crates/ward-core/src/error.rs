@@ -1,10 +1,9 @@
 //! OAuth errors as the RFCs name them. The transport maps them to HTTP; descriptions are
 //! written for the client developer and never carry internal detail.
 
-use std::borrow::Cow;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 /// Error codes from RFC 6749 §5.2, RFC 7009 §2.2.1 and RFC 6750 §3.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,15 +54,62 @@ impl OAuthErrorCode {
 pub struct OAuthError {
     pub error: OAuthErrorCode,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_description: Option<Cow<'static, str>>,
+    pub error_description: Option<Description>,
+}
+
+/// An `error_description`: made of string literals only, so that it can never carry what a
+/// client sent, and written in the characters RFC 6749 §5.2 allows (%x20-21 / %x23-5B /
+/// %x5D-7E: printable ASCII without `"` and `\`), which a test holds every description to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Description {
+    text: &'static str,
+    /// A name of ours the text is about (a parameter, a grant type), appended after a space.
+    naming: Option<&'static str>,
+}
+
+impl Description {
+    pub const fn new(text: &'static str) -> Self {
+        Self { text, naming: None }
+    }
+
+    pub const fn naming(text: &'static str, name: &'static str) -> Self {
+        Self { text, naming: Some(name) }
+    }
+}
+
+impl fmt::Display for Description {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text)?;
+        if let Some(name) = self.naming {
+            write!(f, " {name}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Description {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Whether `text` uses only the characters RFC 6749 §5.2 allows in `error_description`.
+pub fn is_error_description_text(text: &str) -> bool {
+    text.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+impl From<&'static str> for Description {
+    fn from(text: &'static str) -> Self {
+        Self::new(text)
+    }
 }
 
 impl OAuthError {
-    pub fn new(error: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(error: OAuthErrorCode, description: impl Into<Description>) -> Self {
         Self { error, error_description: Some(description.into()) }
     }
 
-    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+    pub fn invalid_request(d: impl Into<Description>) -> Self {
         Self::new(OAuthErrorCode::InvalidRequest, d)
     }
 
@@ -73,19 +119,19 @@ impl OAuthError {
         Self::new(OAuthErrorCode::InvalidClient, "client authentication failed")
     }
 
-    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+    pub fn invalid_grant(d: impl Into<Description>) -> Self {
         Self::new(OAuthErrorCode::InvalidGrant, d)
     }
 
-    pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
+    pub fn unauthorized_client(d: impl Into<Description>) -> Self {
         Self::new(OAuthErrorCode::UnauthorizedClient, d)
     }
 
-    pub fn unsupported_grant_type(d: impl Into<Cow<'static, str>>) -> Self {
+    pub fn unsupported_grant_type(d: impl Into<Description>) -> Self {
         Self::new(OAuthErrorCode::UnsupportedGrantType, d)
     }
 
-    pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
+    pub fn invalid_scope(d: impl Into<Description>) -> Self {
         Self::new(OAuthErrorCode::InvalidScope, d)
     }
 
@@ -117,9 +163,18 @@ mod tests {
 
     #[test]
     fn serialises_as_rfc6749_body() {
-        let body = serde_json::to_string(&OAuthError::invalid_scope("scope \"x\" is not allowed")).unwrap();
-        assert_eq!(body, r#"{"error":"invalid_scope","error_description":"scope \"x\" is not allowed"}"#);
+        let error = OAuthError::invalid_request(Description::naming("missing parameter", "grant_type"));
+        let body = serde_json::to_string(&error).unwrap();
+        assert_eq!(body, r#"{"error":"invalid_request","error_description":"missing parameter grant_type"}"#);
         assert_eq!(OAuthErrorCode::InvalidClient.http_status(), 401);
         assert_eq!(OAuthErrorCode::UnsupportedGrantType.http_status(), 400);
+    }
+
+    #[test]
+    fn the_rfc_character_set() {
+        assert!(is_error_description_text("client authentication failed: a-z A-Z 0-9 !#$%&'()*+,-./:;<=>?@[]^_`{|}~"));
+        for bad in ["\"", "\\", "\u{fffd}", "é", "\n", "\t", "\u{7f}"] {
+            assert!(!is_error_description_text(bad), "{bad:?}");
+        }
     }
 }

@@ -22,7 +22,7 @@ pub use alg::SigningAlg;
 pub use client::{ClientType, GrantType, TokenEndpointAuthMethod};
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use entropy::Entropy;
-pub use error::{OAuthError, OAuthErrorCode};
+pub use error::{Description, OAuthError, OAuthErrorCode, is_error_description_text};
 pub use grant::GrantRequest;
 pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeSet};

@@ -81,8 +81,9 @@ impl Presented {
         }
         if let Some(assertion) = assertion {
             if params.get("client_assertion_type") != Some(JWT_BEARER_ASSERTION) {
-                return Err(OAuthError::invalid_request(format!(
-                    "client_assertion_type must be {JWT_BEARER_ASSERTION}"
+                return Err(OAuthError::invalid_request(ward_core::Description::naming(
+                    "client_assertion_type must be",
+                    JWT_BEARER_ASSERTION,
                 )));
             }
             return Ok(Self::Assertion { client_id: client_id.map(str::to_owned), assertion: assertion.to_owned() });

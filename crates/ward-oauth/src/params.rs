@@ -20,7 +20,7 @@ impl FormParams {
                 return Err(OAuthError::invalid_request("too many parameters"));
             }
             if pairs.iter().any(|(n, _)| *n == name) {
-                return Err(OAuthError::invalid_request(format!("parameter {name:?} is repeated")));
+                return Err(OAuthError::invalid_request("a parameter is repeated"));
             }
             pairs.push((name.into_owned(), value.into_owned()));
         }
@@ -32,8 +32,8 @@ impl FormParams {
         self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
-    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {name:?}")))
+    pub fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or_else(|| OAuthError::invalid_request(ward_core::Description::naming("missing parameter", name)))
     }
 }
 

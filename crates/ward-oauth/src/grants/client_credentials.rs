@@ -19,7 +19,8 @@ impl<S: Store> AuthorizationServer<S> {
         let scope = requested.unwrap_or_else(|| client.record.scopes.clone());
         let refused: Vec<&str> = scope.not_in(&client.record.scopes).map(|s| s.as_str()).collect();
         if !refused.is_empty() {
-            return Err(OAuthError::invalid_scope(format!("not allowed for this client: {}", refused.join(" "))));
+            tracing::debug!(refused = %refused.join(" "), "scopes not allowed for this client");
+            return Err(OAuthError::invalid_scope("a requested scope is not allowed for this client"));
         }
         self.issue_access_token(client, client.id(), &scope, GrantType::ClientCredentials)
     }

@@ -39,10 +39,12 @@ pub fn parse_grant(params: &FormParams) -> Result<GrantRequest, OAuthError> {
                 .get("scope")
                 .map(ScopeSet::parse)
                 .transpose()
-                .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+                .map_err(|_| {
+                    OAuthError::invalid_scope("a scope is 1-128 printable ASCII characters without space, quote or backslash")
+                })?;
             Ok(GrantRequest::ClientCredentials { scope })
         }
-        Err(_) => Err(OAuthError::unsupported_grant_type(format!("grant_type {grant_type:?} is not supported"))),
+        Err(_) => Err(OAuthError::unsupported_grant_type("this grant_type is not supported")),
     }
 }
 
@@ -53,7 +55,10 @@ impl<S: Store> AuthorizationServer<S> {
         let client = self.authenticate_client(presented, &self.settings.endpoint(crate::discovery::TOKEN_PATH)).await?;
         let grant_type = grant.grant_type();
         if !client.record.grant_types.contains(&grant_type) {
-            return Err(OAuthError::unauthorized_client(format!("this client may not use {grant_type}")));
+            return Err(OAuthError::unauthorized_client(ward_core::Description::naming(
+                "this client may not use",
+                grant_type.as_str(),
+            )));
         }
         match grant {
             GrantRequest::ClientCredentials { scope } => self.client_credentials(&client, scope),

@@ -39,25 +39,43 @@ pub struct Resets<'a> {
 /// turns out dead (PostgreSQL restarted since it was pooled) or refuses its reset.
 pub async fn assign(pool: &Pool, who: &SessionIdentity, resets: &Resets<'_>) -> Result<Lease, AcquireError> {
     let mut lease = pool.acquire_for(Some(who.digest)).await?;
-    if set_up(&mut lease.backend, who, resets).await.is_ok() {
-        return Ok(lease);
+    let reset = match set_up(&mut lease.backend, who, resets).await {
+        Ok(reset) => reset,
+        Err(_) => {
+            lease = pool.replace(lease).await?;
+            set_up(&mut lease.backend, who, resets).await?
+        }
+    };
+    if let Some(reset) = reset {
+        pool.count_reset(reset);
     }
-    lease = pool.replace(lease).await?;
-    set_up(&mut lease.backend, who, resets).await?;
     Ok(lease)
 }
 
-async fn set_up(backend: &mut Backend, who: &SessionIdentity, resets: &Resets<'_>) -> Result<(), BackendError> {
+/// Why a backend was reset before it served a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reset {
+    /// It last served another identity: `DISCARD ALL`.
+    AnotherIdentity,
+    /// It served this identity and may have changed state: the configured reset.
+    SameIdentity,
+}
+
+async fn set_up(
+    backend: &mut Backend,
+    who: &SessionIdentity,
+    resets: &Resets<'_>,
+) -> Result<Option<Reset>, BackendError> {
     let mut batch = BytesMut::new();
     // Each Query and Sync in the batch brings one ReadyForQuery.
     let mut readies = 0;
     let reset = match backend.holds {
-        Some(held) if held == who.digest && !backend.dirty => return Ok(()),
-        Some(held) if held == who.digest => Some(resets.same_identity),
-        Some(_) => Some(FULL_RESET),
+        Some(held) if held == who.digest && !backend.dirty => return Ok(None),
+        Some(held) if held == who.digest => Some((Reset::SameIdentity, resets.same_identity)),
+        Some(_) => Some((Reset::AnotherIdentity, FULL_RESET)),
         None => None,
     };
-    if let Some(sql) = reset {
+    if let Some((_, sql)) = reset {
         put_frame(&mut batch, b'Q', |b| put_cstr(b, sql));
         if resets_everything(sql) {
             backend.prepared.clear();
@@ -78,7 +96,7 @@ async fn set_up(backend: &mut Backend, who: &SessionIdentity, resets: &Resets<'_
     }
     backend.holds = Some(who.digest);
     backend.dirty = false;
-    Ok(())
+    Ok(reset.map(|(why, _)| why))
 }
 
 /// Whether a reset statement drops prepared statements too (as `DISCARD ALL` does).

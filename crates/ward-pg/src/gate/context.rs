@@ -20,7 +20,7 @@ pub const SIGNED_SETTING: &str = "ward.identity";
 
 /// A digest of everything a session sets on its backends: two sessions with the same digest
 /// need exactly the same statement, so a backend set up for one is set up for the other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IdentityDigest([u8; 16]);
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod assertion;
 mod client_auth;
+mod errors;
 mod introspect_revoke;
 mod keys;
 mod operations;

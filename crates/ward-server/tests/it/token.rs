@@ -63,7 +63,7 @@ async fn scopes_default_narrow_and_refuse(backend: StoreBackend) -> Result<()> {
         issuer.token(&client, &[("grant_type", "client_credentials"), ("scope", "db:admin db:read")]).await?;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_scope");
-    assert!(body["error_description"].as_str().unwrap_or_default().contains("db:admin"));
+    assert_eq!(body["error_description"], "a requested scope is not allowed for this client", "the request not echoed");
     let (status, body) =
         issuer.token(&client, &[("grant_type", "client_credentials"), ("scope", "bad\"scope")]).await?;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));

@@ -79,6 +79,20 @@ accounts.svc_reader = {{ password = "reader-secret" }}
     assert!(metrics.contains(r#"ward_pg_auth_failures_total{reason="malformed"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"ward_pg_sessions_total{account="svc_writer"} 1"#), "{metrics}");
     assert!(metrics.contains("ward_pg_pool_wait_seconds"), "{metrics}");
+    if threads == 1 {
+        // Another person on frank's idle backend: one DISCARD ALL hand-over, counted.
+        let token = issuer.token("grace", &["writer"]).unwrap();
+        let mut grace = std::process::Command::new("psql");
+        grace
+            .arg(format!("host=127.0.0.1 port={port} dbname=app user=grace@example.com sslmode=prefer"))
+            .args(["-X", "-A", "-t", "-c", "select current_setting('app.user_id')"])
+            .env("PGPASSWORD", &token);
+        let out = tokio::task::spawn_blocking(move || grace.output().unwrap()).await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "grace");
+        let metrics = reqwest::get(format!("http://127.0.0.1:{ops_port}/metrics")).await.unwrap().text().await.unwrap();
+        let reset = r#"ward_pg_backend_resets_total{account="svc_writer",previous="another_identity"} 1"#;
+        assert!(metrics.contains(reset), "{metrics}");
+    }
     let health = reqwest::get(format!("http://127.0.0.1:{ops_port}/health")).await.unwrap();
     assert_eq!(health.status(), 200);
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use self::slots::{Claim, Grant, Slot, Slots};
+use super::assign::Reset;
 use super::backend::{self, Backend, BackendError, Upstream};
 use super::context::IdentityDigest;
 use crate::protocol::codec::{put_cstr, put_frame};
@@ -26,6 +27,9 @@ pub struct Pool {
     size: usize,
     /// Registered once: labelling per acquire would allocate on every transaction.
     wait_histogram: metrics::Histogram,
+    /// Resets before a client: of a backend that served another identity, of one that served
+    /// the same identity.
+    reset_counters: [metrics::Counter; 2],
     parameters: Mutex<Option<Vec<(String, String)>>>,
     queue_timeout: Duration,
     reset_query: String,
@@ -81,7 +85,10 @@ pub struct PoolSettings {
 impl Pool {
     pub fn new(upstream: Upstream, account: String, password: Option<String>, settings: PoolSettings) -> Self {
         let wait_histogram = metrics::histogram!("ward_pg_pool_wait_seconds", "account" => account.clone());
+        let resets = |why: &'static str| metrics::counter!("ward_pg_backend_resets_total", "account" => account.clone(), "previous" => why);
+        let reset_counters = [resets("another_identity"), resets("same_identity")];
         Self {
+            reset_counters,
             upstream,
             account,
             password,
@@ -93,6 +100,15 @@ impl Pool {
             reset_query: settings.reset_query,
             reset_timeout: settings.reset_timeout,
         }
+    }
+
+    /// Counts a reset [`super::assign`] ran.
+    pub fn count_reset(&self, reset: Reset) {
+        let index = match reset {
+            Reset::AnotherIdentity => 0,
+            Reset::SameIdentity => 1,
+        };
+        self.reset_counters[index].increment(1);
     }
 
     pub fn account(&self) -> &str {
@@ -110,21 +126,32 @@ impl Pool {
         // describes the waits that happened.
         let Grant { slot, backend } = match self.slots.claim(identity) {
             Claim::Granted(grant) => grant,
-            Claim::Wait(granted) => {
-                let started = Instant::now();
-                let grant = tokio::time::timeout(self.queue_timeout, granted)
-                    .await
-                    .map_err(|_| AcquireError::QueueTimeout)?
-                    .map_err(|_| AcquireError::QueueTimeout)?;
-                self.wait_histogram.record(started.elapsed().as_secs_f64());
-                grant
-            }
+            Claim::Wait(granted) => self.wait(granted).await?,
+            Claim::Patient(mut granted, ticket) => match tokio::time::timeout(slots::PATIENCE, &mut granted).await {
+                Ok(Ok(grant)) => grant,
+                Ok(Err(_)) => return Err(AcquireError::QueueTimeout),
+                Err(_) => match self.slots.lose_patience(ticket) {
+                    Some(grant) => grant,
+                    None => self.wait(granted).await?,
+                },
+            },
         };
         let backend = match backend.or_else(|| self.slots.take_idle_for(identity)) {
             Some(backend) => backend,
             None => self.connect().await?,
         };
         Ok(Lease { backend, slot })
+    }
+
+    /// Waits for a slot, at most `queue_timeout`.
+    async fn wait(&self, granted: tokio::sync::oneshot::Receiver<Grant>) -> Result<Grant, AcquireError> {
+        let started = Instant::now();
+        let grant = tokio::time::timeout(self.queue_timeout, granted)
+            .await
+            .map_err(|_| AcquireError::QueueTimeout)?
+            .map_err(|_| AcquireError::QueueTimeout)?;
+        self.wait_histogram.record(started.elapsed().as_secs_f64());
+        Ok(grant)
     }
 
     /// A fresh connection in place of one that failed (after a PostgreSQL restart, say).

@@ -48,6 +48,8 @@ pub struct NewClient {
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
     pub skip_consent: bool,
+    /// A resource server that may introspect other clients' tokens.
+    pub may_introspect: bool,
 }
 
 /// A created client, with its secret — the only time the secret is ever shown.
@@ -138,6 +140,7 @@ impl<S: ClientStore + ScopeStore + KeyStore> Admin<'_, S> {
             jwks,
             jwks_uri,
             skip_consent: new.skip_consent,
+            may_introspect: new.may_introspect,
             created_at: now,
             updated_at: now,
         };

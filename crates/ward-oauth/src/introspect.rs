@@ -41,15 +41,20 @@ impl Introspection {
 }
 
 impl<S: Store> AuthorizationServer<S> {
-    /// `POST /oauth/introspect`, for an authenticated caller.
+    /// `POST /oauth/introspect`, for an authenticated caller. Only the token's own client and
+    /// registered resource servers (`may_introspect`) learn about a token; anyone else is told
+    /// it is inactive, as RFC 7662 §4 allows, so a client cannot read another's tokens.
     pub async fn introspect(
         &self,
-        _caller: &AuthenticatedClient,
+        caller: &AuthenticatedClient,
         params: &FormParams,
     ) -> Result<Introspection, OAuthError> {
         let token = params.require("token")?;
         // token_type_hint is only a hint (RFC 7662 §2.1); every kind Ward issues is tried.
         let Some(claims) = self.verify_own_access_token(token).await else { return Ok(Introspection::inactive()) };
+        if !caller.record.may_introspect && caller.id() != claims.client_id {
+            return Ok(Introspection::inactive());
+        }
         let now = self.clock.now();
         if claims.exp <= now {
             return Ok(Introspection::inactive());

@@ -28,6 +28,8 @@ pub struct ClientRecord {
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
     pub skip_consent: bool,
+    /// A resource server that may introspect tokens issued to other clients (RFC 7662 §4).
+    pub may_introspect: bool,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -51,7 +53,7 @@ pub trait ClientStore: Send + Sync {
 // runtime-built SQL text).
 macro_rules! columns {
     () => {
-        "client_id, name, client_type, grant_types, redirect_uris, scopes, auth_method, secret_hash, jwks, jwks_uri, skip_consent, created_at, updated_at"
+        "client_id, name, client_type, grant_types, redirect_uris, scopes, auth_method, secret_hash, jwks, jwks_uri, skip_consent, may_introspect, created_at, updated_at"
     };
 }
 
@@ -62,7 +64,7 @@ impl ClientStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO clients (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(&c.client_id)
         .bind(&c.name)
@@ -75,6 +77,7 @@ impl ClientStore for SqlStore {
         .bind(c.jwks.as_deref())
         .bind(c.jwks_uri.as_deref())
         .bind(i64::from(c.skip_consent))
+        .bind(i64::from(c.may_introspect))
         .bind(c.created_at)
         .bind(c.updated_at)
         .execute(self.write())
@@ -145,6 +148,7 @@ fn decode(row: &AnyRow) -> Result<ClientRecord> {
         jwks: row.try_get("jwks")?,
         jwks_uri: row.try_get("jwks_uri")?,
         skip_consent: flag(row.try_get("skip_consent")?),
+        may_introspect: flag(row.try_get("may_introspect")?),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         client_id,

@@ -170,6 +170,15 @@ impl TestIssuer {
         Ok(TestClient { id: created.client.client_id, secret })
     }
 
+    /// A confidential client registered as a resource server: it may introspect any token.
+    pub async fn resource_server(&self, id: &str) -> Result<TestClient> {
+        let mut new = confidential(id, "")?;
+        new.may_introspect = true;
+        let created = self.create_client(new).await?;
+        let secret = created.client_secret.ok_or_else(|| anyhow::anyhow!("no secret generated"))?;
+        Ok(TestClient { id: created.client.client_id, secret })
+    }
+
     async fn declare_scopes(&self, scopes: &ScopeSet) -> Result<()> {
         let existing = self.oauth.store().list_scopes().await?;
         for scope in scopes.iter() {
@@ -240,5 +249,6 @@ pub fn confidential(id: &str, scopes: &str) -> Result<NewClient> {
         jwks: None,
         jwks_uri: None,
         skip_consent: false,
+        may_introspect: false,
     })
 }

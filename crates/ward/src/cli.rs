@@ -152,6 +152,10 @@ pub struct CreateClient {
     /// Do not ask users for consent.
     #[arg(long)]
     pub skip_consent: bool,
+    /// A resource server (a gate, an API) that may introspect tokens issued to other clients.
+    /// Without it, a client introspecting another client's token learns only `active: false`.
+    #[arg(long)]
+    pub introspect: bool,
     #[command(flatten)]
     pub output: Output,
 }

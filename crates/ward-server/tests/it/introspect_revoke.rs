@@ -31,7 +31,7 @@ async fn revoke(issuer: &TestIssuer, caller: &TestClient, body: String) -> Resul
 async fn introspection_shows_active_tokens_to_authenticated_callers(backend: StoreBackend) -> Result<()> {
     let issuer = TestIssuer::start(backend).await?;
     let app = issuer.confidential_client("app", "db:read").await?;
-    let gate = issuer.confidential_client("gate", "").await?;
+    let gate = issuer.resource_server("gate").await?;
     let token = issuer.access_token(&app).await?;
 
     let (status, body) = introspect(&issuer, &gate, &token).await?;
@@ -44,6 +44,11 @@ async fn introspection_shows_active_tokens_to_authenticated_callers(backend: Sto
     assert_eq!(body["iss"], issuer.base_url.as_str());
     assert_eq!(body["aud"], "ward");
     assert!(body["exp"].as_i64() > body["iat"].as_i64());
+
+    // The token's own client may look too; any other client learns nothing (RFC 7662 §4).
+    assert_eq!(introspect(&issuer, &app, &token).await?.1["active"], true);
+    let nosy = issuer.confidential_client("nosy", "db:read").await?;
+    assert_eq!(introspect(&issuer, &nosy, &token).await?, (200, serde_json::json!({"active": false})));
 
     // The hint is only a hint.
     let (_, _, json) = post_raw(
@@ -76,12 +81,12 @@ async fn revocation_is_immediate_and_owner_only(backend: StoreBackend) -> Result
     // Another client may not revoke app's token (RFC 7009 §2.1), and the token lives on.
     let (status, body) = revoke(&issuer, &other, format!("token={token}")).await?;
     assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
-    assert_eq!(introspect(&issuer, &other, &token).await?.1["active"], true);
+    assert_eq!(introspect(&issuer, &app, &token).await?.1["active"], true);
 
     let (status, _, _) =
         post_raw(&issuer, "/oauth/revoke", FORM, format!("token={token}"), Some((&app.id, &app.secret))).await?;
     assert_eq!(status, 200);
-    assert_eq!(introspect(&issuer, &other, &token).await?.1, serde_json::json!({"active": false}), "inactive at once");
+    assert_eq!(introspect(&issuer, &app, &token).await?.1, serde_json::json!({"active": false}), "inactive at once");
     // Revoking twice, or revoking junk, is still 200.
     assert_eq!(revoke(&issuer, &app, format!("token={token}")).await?.0, 200);
     assert_eq!(revoke(&issuer, &app, "token=not-a-token".into()).await?.0, 200);
@@ -92,14 +97,14 @@ async fn revocation_is_immediate_and_owner_only(backend: StoreBackend) -> Result
     assert_eq!(status, 401);
     // Other tokens of the same client are untouched.
     let fresh = issuer.access_token(&app).await?;
-    assert_eq!(introspect(&issuer, &other, &fresh).await?.1["active"], true);
+    assert_eq!(introspect(&issuer, &app, &fresh).await?.1["active"], true);
     issuer.stop().await
 }
 
 async fn foreign_expired_and_garbage_tokens_are_inactive(backend: StoreBackend) -> Result<()> {
     let issuer = TestIssuer::start(backend).await?;
     let elsewhere = TestIssuer::start(StoreBackend::Sqlite).await?;
-    let gate = issuer.confidential_client("gate", "").await?;
+    let gate = issuer.resource_server("gate").await?;
     let app = issuer.confidential_client("app", "").await?;
     let foreign_app = elsewhere.confidential_client("app", "").await?;
 
@@ -128,7 +133,7 @@ async fn revocation_on_one_node_holds_on_another(backend: StoreBackend) -> Resul
     let a = TestIssuer::start(backend).await?;
     let b = TestIssuer::builder(backend).node_of(&a)?.start().await?;
     let app = a.confidential_client("app", "").await?;
-    let gate = a.confidential_client("gate", "").await?;
+    let gate = a.resource_server("gate").await?;
     assert_eq!(a.oauth.keyring().active().kid(), b.oauth.keyring().active().kid(), "one signing key for both");
 
     let token = a.access_token(&app).await?;

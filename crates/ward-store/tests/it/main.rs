@@ -30,6 +30,7 @@ fn client(id: &str) -> ClientRecord {
         jwks: None,
         jwks_uri: None,
         skip_consent: true,
+        may_introspect: true,
         created_at: 100,
         updated_at: 100,
     }

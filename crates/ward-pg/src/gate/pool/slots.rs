@@ -30,7 +30,7 @@ pub const PATIENCE: Duration = Duration::from_millis(1);
 
 /// How many connections of other identities may come back while a client waits for one of
 /// its own before it takes one of theirs.
-pub const PATIENCE_RELEASES: u32 = 4;
+pub const PATIENCE_RELEASES: u32 = 16;
 
 pub struct Slots {
     size: usize,

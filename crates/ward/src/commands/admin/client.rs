@@ -76,6 +76,7 @@ async fn create(admin: &AdminCtx<'_>, args: CreateClient) -> anyhow::Result<()> 
             jwks,
             jwks_uri: args.jwks_uri,
             skip_consent: args.skip_consent,
+            may_introspect: args.introspect,
         })
         .await?;
     emit(args.output, &created, || {
@@ -100,7 +101,7 @@ fn describe(c: &ClientRecord) -> String {
         _ => "-".to_owned(),
     };
     format!(
-        "client_id:      {}\nname:           {}\ntype:           {}\nauth method:    {}\ngrant types:    {}\nscopes:         {}\nredirect URIs:  {}\nkeys:           {}\nskip consent:   {}\ncreated:        {} UTC\n",
+        "client_id:      {}\nname:           {}\ntype:           {}\nauth method:    {}\ngrant types:    {}\nscopes:         {}\nredirect URIs:  {}\nkeys:           {}\nskip consent:   {}\nintrospects:    {}\ncreated:        {} UTC\n",
         c.client_id,
         c.name,
         c.client_type,
@@ -110,6 +111,7 @@ fn describe(c: &ClientRecord) -> String {
         if uris.is_empty() { "-".to_owned() } else { uris.join(" ") },
         keys,
         c.skip_consent,
+        c.may_introspect,
         format_time(c.created_at),
     )
 }

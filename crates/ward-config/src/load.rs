@@ -2,7 +2,10 @@
 //!
 //! Environment keys map onto the tree with `__` as the separator: `WARD_TOKENS__SIGNING_ALG=EdDSA`
 //! sets `tokens.signing_alg`. `WARD_CONFIG` (the file path) and `WARD_TEST_*` (the test kit's)
-//! are not configuration keys and are skipped.
+//! are not configuration keys and are skipped. Unknown keys in the file are errors; unknown
+//! `WARD_*` variables are not — the environment holds what others put there, such as the
+//! variables Kubernetes defines for a Service named `ward` (`WARD_PORT`, `WARD_SERVICE_HOST`,
+//! …), which are ignored silently; any other is named in [`Config::ignored_env`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -58,14 +61,24 @@ pub fn load(
         .filter(|(k, _)| k.starts_with("WARD_") && k != "WARD_CONFIG" && !k.starts_with("WARD_TEST_"))
         .collect();
     env_vars.sort();
+    let mut ignored_env = Vec::new();
     for (var, value) in &env_vars {
         let path: Vec<String> = var["WARD_".len()..].split("__").map(|p| p.to_ascii_lowercase()).collect();
-        set_path(&mut table, &path, env_value(value))
-            .map_err(|message| ConfigError::Env { var: var.clone(), message })?;
-        Config::deserialize_table(&table).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+        let mut with = table.clone();
+        let applied = set_path(&mut with, &path, env_value(value)).and_then(|()| Config::deserialize_table(&with));
+        match applied {
+            Ok(_) => table = with,
+            Err(message) if message.contains("unknown field") => {
+                if !is_kubernetes_service_variable(var) {
+                    ignored_env.push(var.clone());
+                }
+            }
+            Err(message) => return Err(ConfigError::Env { var: var.clone(), message }),
+        }
     }
 
     let mut config = Config::deserialize_table(&table).map_err(ConfigError::Invalid)?;
+    config.ignored_env = ignored_env;
     if let Some(listen) = overrides.listen {
         config.listen = listen;
     }
@@ -93,6 +106,35 @@ impl Config {
         shown.database = Some(self.database_url());
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
+}
+
+/// What Kubernetes defines for every Service in a pod's namespace (`<NAME>_SERVICE_HOST`,
+/// `<NAME>_SERVICE_PORT[_<PORT NAME>]`, `<NAME>_PORT`, `<NAME>_PORT_<N>_<PROTO>[_PROTO|_PORT|_ADDR]`),
+/// for a Service whose name starts with `ward`.
+fn is_kubernetes_service_variable(var: &str) -> bool {
+    let Some(rest) = var.strip_prefix("WARD") else { return false };
+    let name_then = |marker: &str| {
+        rest.find(marker).map(|at| (&rest[..at], &rest[at + marker.len()..])).filter(|(name, _)| {
+            name.is_empty()
+                || (name.starts_with('_') && name[1..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        })
+    };
+    if let Some((_, after)) = name_then("_SERVICE_HOST") {
+        return after.is_empty();
+    }
+    if let Some((_, after)) = name_then("_SERVICE_PORT") {
+        return after.is_empty() || after.starts_with('_');
+    }
+    let Some((_, after)) = name_then("_PORT") else { return false };
+    if after.is_empty() {
+        return true;
+    }
+    // _<N>_<PROTO>[_PROTO|_PORT|_ADDR]
+    let mut parts = after.strip_prefix('_').unwrap_or("-").splitn(3, '_');
+    let number = parts.next().is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let protocol = parts.next().is_some_and(|p| matches!(p, "TCP" | "UDP" | "SCTP"));
+    let field = parts.next().is_none_or(|f| matches!(f, "PROTO" | "PORT" | "ADDR"));
+    number && protocol && field
 }
 
 /// Environment values are strings; booleans, integers and TOML arrays are recognised so that
@@ -184,15 +226,40 @@ mod tests {
     }
 
     #[test]
+    fn unknown_environment_variables_are_set_aside_and_kubernetes_ones_ignored() {
+        let config = load(
+            None,
+            env(&[
+                ("WARD_SERVICE_HOST", "10.0.0.1"),
+                ("WARD_SERVICE_PORT", "8080"),
+                ("WARD_SERVICE_PORT_HTTP", "8080"),
+                ("WARD_PORT", "tcp://10.0.0.1:8080"),
+                ("WARD_PORT_8080_TCP", "tcp://10.0.0.1:8080"),
+                ("WARD_PORT_8080_TCP_PROTO", "tcp"),
+                ("WARD_PORT_8080_TCP_PORT", "8080"),
+                ("WARD_PORT_8080_TCP_ADDR", "10.0.0.1"),
+                ("WARD_DB_SERVICE_HOST", "10.0.0.2"),
+                ("WARD_DB_PORT_5432_TCP", "tcp://10.0.0.2:5432"),
+                ("WARD_LISTNE", "x"),
+                ("WARD_PORT_X_TCP", "y"),
+                ("WARD_LOG__ACCESS_LOG", "false"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.ignored_env, ["WARD_LISTNE", "WARD_PORT_X_TCP"]);
+        assert!(!config.log.access_log, "known variables still apply");
+        // A bad value for a known key is still an error.
+        assert!(load(None, env(&[("WARD_LOG__ACCESS_LOG", "maybe")]), &Overrides::default()).is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         writeln!(f, "[tokens]\naccess_token_tll = \"5m\"").unwrap();
         let err = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("access_token_tll"), "{err}");
         assert!(err.contains(&f.path().display().to_string()), "{err}");
-
-        let err = load(None, env(&[("WARD_LISTNE", "x")]), &Overrides::default()).unwrap_err().to_string();
-        assert!(err.contains("WARD_LISTNE") && err.contains("listne"), "{err}");
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub struct Config {
     /// Issuers whose tokens gates accept.
     pub trust: Vec<TrustConfig>,
     pub gate: GateConfig,
+    /// `WARD_*` environment variables that name no setting: ignored, and warned about once
+    /// logging is up. Not configuration itself.
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
 }
 
 impl Default for Config {
@@ -47,6 +51,7 @@ impl Default for Config {
             log: LogConfig::default(),
             trust: Vec::new(),
             gate: GateConfig::default(),
+            ignored_env: Vec::new(),
         }
     }
 }

@@ -33,6 +33,31 @@ impl Serialize for Secret {
     }
 }
 
+/// Database URL parameters whose values are shown by [`DatabaseUrl::redacted`], spelled as
+/// PostgreSQL and SQLite drivers read them (not percent-encoded).
+const HARMLESS_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "application_name",
+    "statement-cache-capacity",
+    "connect_timeout",
+    "mode",
+    "cache",
+    "immutable",
+];
+
 /// A database URL. Printed with its password replaced, so operators still see where it points.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl(String);
@@ -54,8 +79,10 @@ impl DatabaseUrl {
         self.0.starts_with("sqlite:")
     }
 
-    /// The URL with any `user:password@` password replaced, and query parameters that may
-    /// carry a password (`password=`) dropped.
+    /// The URL with any `user:password@` password replaced, and the value of every query
+    /// parameter not known to be harmless (`sslmode`, `host`, `port`, …) replaced too: a
+    /// password travels as `password=`, `sslpassword=`, `pass%77ord=` or in `options=`, and
+    /// naming them all is a losing game.
     pub fn redacted(&self) -> String {
         let url = &self.0;
         let (base, query) = url.split_once('?').map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
@@ -77,10 +104,18 @@ impl DatabaseUrl {
             None => base.to_owned(),
         };
         if let Some(q) = query {
-            let kept: Vec<&str> = q.split('&').filter(|kv| !kv.to_ascii_lowercase().starts_with("password=")).collect();
-            if !kept.is_empty() {
+            let shown: Vec<String> = q
+                .split('&')
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| match kv.split_once('=') {
+                    Some((name, _)) if HARMLESS_PARAMETERS.contains(&name) => kv.to_owned(),
+                    Some((name, _)) => format!("{name}={REDACTED}"),
+                    None => kv.to_owned(),
+                })
+                .collect();
+            if !shown.is_empty() {
                 out.push('?');
-                out.push_str(&kept.join("&"));
+                out.push_str(&shown.join("&"));
             }
         }
         out
@@ -127,7 +162,11 @@ mod tests {
     fn database_urls_keep_host_but_lose_password() {
         let u = DatabaseUrl::new("postgres://ward:s3cr%40t@db.internal:5432/ward?sslmode=require&password=x");
         let shown = u.redacted();
-        assert_eq!(shown, "postgres://ward:<redacted>@db.internal:5432/ward?sslmode=require");
+        assert_eq!(shown, "postgres://ward:<redacted>@db.internal:5432/ward?sslmode=require&password=<redacted>");
+        for spelled in ["sslpassword=hunter2", "pass%77ord=hunter2", "PASSWORD=hunter2", "options=-c%20x%3Dhunter2"] {
+            let shown = DatabaseUrl::new(format!("postgres://ward@h/db?{spelled}&port=5432")).redacted();
+            assert!(!shown.contains("hunter2") && shown.ends_with("=<redacted>&port=5432"), "{shown}");
+        }
         assert!(!format!("{u:?}").contains("s3cr"));
         assert_eq!(DatabaseUrl::new("sqlite://./ward-data/ward.db").redacted(), "sqlite://./ward-data/ward.db");
         assert_eq!(DatabaseUrl::new("postgres://ward@h/db").redacted(), "postgres://ward@h/db");

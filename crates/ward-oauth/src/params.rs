@@ -33,7 +33,8 @@ impl FormParams {
     }
 
     pub fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
-        self.get(name).ok_or_else(|| OAuthError::invalid_request(ward_core::Description::naming("missing parameter", name)))
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(ward_core::Description::naming("missing parameter", name)))
     }
 }
 

@@ -106,11 +106,30 @@ pub async fn start_issuer(
 }
 
 /// Creates the data directory readable by its owner only: it holds the database and perhaps
-/// the key-encryption key.
+/// the key-encryption key. One that already exists with looser permissions is tightened to
+/// 0700, with a warning; if that is not possible, Ward refuses to start and says how to fix it.
 fn ensure_dir(dir: &Path) -> Result<(), BootError> {
+    let failed = |source| BootError::DataDir { path: dir.display().to_string(), source };
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|source| BootError::DataDir { path: dir.display().to_string(), source })
+    builder.create(dir).map_err(failed)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir).map_err(failed)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+                failed(std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "it is readable by others (mode {mode:o}) and cannot be tightened ({e}); run chmod 700 on it"
+                    ),
+                ))
+            })?;
+            tracing::warn!(path = %dir.display(), was = %format!("{mode:o}"), "tightened the data directory to 0700");
+        }
+    }
+    Ok(())
 }

@@ -15,9 +15,17 @@ use ward_config::{LogConfig, LogFormat};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The PostgreSQL driver's URL parser, which logs parameter values.
+const SILENCED: &str = "sqlx_postgres::options=off";
+
 /// Installs the global tracing subscriber. Called once by the binary.
 pub fn init_logging(config: &LogConfig) -> Result<(), String> {
-    let filter = EnvFilter::try_new(&config.level).map_err(|e| format!("log.level {:?}: {e}", config.level))?;
+    let mut filter = EnvFilter::try_new(&config.level).map_err(|e| format!("log.level {:?}: {e}", config.level))?;
+    // The PostgreSQL driver logs unknown database URL parameters with their values, which
+    // may be passwords; the store names them without values instead.
+    if let Ok(directive) = SILENCED.parse() {
+        filter = filter.add_directive(directive);
+    }
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = match config.format {
         LogFormat::Text => builder.try_init(),

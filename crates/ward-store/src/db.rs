@@ -34,6 +34,7 @@ impl SqlStore {
         sqlx::any::install_default_drivers();
         if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             let path = path.split('?').next().unwrap_or_default();
+            owner_only_sqlite_files(path)?;
             let url = format!("sqlite://{path}?mode=rwc");
             let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
             let pool = |max: u32| {
@@ -53,6 +54,7 @@ impl SqlStore {
             let read = pool(4).await?;
             Ok(Self { backend: Backend::Sqlite, read, write })
         } else {
+            warn_of_unknown_parameters(url);
             let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
@@ -84,6 +86,65 @@ impl SqlStore {
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+/// The database file, created if missing, and its WAL and shared-memory files if present,
+/// readable by their owner only. SQLite creates the WAL and shared-memory files with the
+/// database file's mode, so they follow.
+fn owner_only_sqlite_files(path: &str) -> Result<()> {
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false).mode(0o600);
+        options.open(path)?;
+        for file in [path.to_owned(), format!("{path}-wal"), format!("{path}-shm")] {
+            match std::fs::metadata(&file) {
+                Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The PostgreSQL driver ignores parameters it does not know, logging each with its value —
+/// which may be a password (`sslpassword=…`). Ward silences that log line and names the
+/// parameters here, without their values.
+fn warn_of_unknown_parameters(url: &str) {
+    const KNOWN: &[&str] = &[
+        "sslmode",
+        "ssl-mode",
+        "sslrootcert",
+        "ssl-root-cert",
+        "ssl-ca",
+        "sslcert",
+        "ssl-cert",
+        "sslkey",
+        "ssl-key",
+        "statement-cache-capacity",
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "application_name",
+        "options",
+    ];
+    let Some((_, query)) = url.split_once('?') else { return };
+    for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+        if !KNOWN.contains(&name.as_ref()) && !name.starts_with("options[") {
+            tracing::warn!(parameter = %name.escape_debug(), "ignoring an unknown database URL parameter");
+        }
     }
 }
 

@@ -12,6 +12,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    #[error("database file: {0}")]
+    File(#[from] std::io::Error),
 }
 
 impl From<sqlx::Error> for StoreError {

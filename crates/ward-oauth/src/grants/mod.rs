@@ -35,13 +35,11 @@ pub fn parse_grant(params: &FormParams) -> Result<GrantRequest, OAuthError> {
     let grant_type = params.require("grant_type")?;
     match grant_type.parse::<GrantType>() {
         Ok(GrantType::ClientCredentials) => {
-            let scope = params
-                .get("scope")
-                .map(ScopeSet::parse)
-                .transpose()
-                .map_err(|_| {
-                    OAuthError::invalid_scope("a scope is 1-128 printable ASCII characters without space, quote or backslash")
-                })?;
+            let scope = params.get("scope").map(ScopeSet::parse).transpose().map_err(|_| {
+                OAuthError::invalid_scope(
+                    "a scope is 1-128 printable ASCII characters without space, quote or backslash",
+                )
+            })?;
             Ok(GrantRequest::ClientCredentials { scope })
         }
         Err(_) => Err(OAuthError::unsupported_grant_type("this grant_type is not supported")),

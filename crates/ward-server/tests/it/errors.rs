@@ -9,6 +9,9 @@ use crate::{FORM, post_raw};
 
 ward_testkit::on_both_backends!(error_descriptions_are_rfc_text_and_echo_nothing);
 
+/// Path, content type, body, HTTP Basic credentials, expected `error`.
+type Case<'a> = (&'a str, &'a str, String, Option<(&'a str, &'a str)>, &'a str);
+
 /// What a request may carry that must not come back: bytes that are not UTF-8, quotes,
 /// backslashes, and names only the request knows.
 const HOSTILE: &str = "%ff%fe%22%5Cechoed";
@@ -20,7 +23,7 @@ async fn error_descriptions_are_rfc_text_and_echo_nothing(backend: StoreBackend)
     let others_token = issuer.access_token(&other).await?;
     let auth = Some((client.id.as_str(), client.secret.as_str()));
     let too_many = (0..=64).map(|i| format!("p{i}=v")).collect::<Vec<_>>().join("&");
-    let cases: Vec<(&str, &str, String, Option<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("/oauth/token", "text/plain", "grant_type=client_credentials".into(), auth, "invalid_request"),
         ("/oauth/token", FORM, too_many, auth, "invalid_request"),
         ("/oauth/token", FORM, format!("{HOSTILE}=1&{HOSTILE}=2"), auth, "invalid_request"),
@@ -39,7 +42,13 @@ async fn error_descriptions_are_rfc_text_and_echo_nothing(backend: StoreBackend)
             "invalid_request",
         ),
         ("/oauth/token", FORM, format!("grant_type=client_credentials&client_id={HOSTILE}"), auth, "invalid_request"),
-        ("/oauth/token", FORM, format!("grant_type=client_credentials&client_secret={HOSTILE}"), None, "invalid_request"),
+        (
+            "/oauth/token",
+            FORM,
+            format!("grant_type=client_credentials&client_secret={HOSTILE}"),
+            None,
+            "invalid_request",
+        ),
         (
             "/oauth/token",
             FORM,

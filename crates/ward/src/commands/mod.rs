@@ -12,6 +12,10 @@ use crate::cli::{Cli, Command, GlobalArgs};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = load_config(&cli.global)?;
+    // `serve` logs it once logging is set up.
+    if !config.ignored_env.is_empty() && !matches!(cli.command, Command::Serve) {
+        eprintln!("warning: {IGNORED_ENV}: {}", config.ignored_env.join(", "));
+    }
     match cli.command {
         Command::Serve => serve::run(config).await,
         Command::Migrate => migrate::run(config).await,
@@ -19,6 +23,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(command) => admin::run(config, command, cli.global.database).await,
     }
 }
+
+/// What Ward says of `WARD_*` variables that name no setting (their names follow; never values).
+const IGNORED_ENV: &str = "ignoring WARD_* environment variables that name no setting";
 
 fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
     let overrides = Overrides {

@@ -17,6 +17,9 @@ use ward_token::remote::RemoteVerifier;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     telemetry::init_logging(&config.log).map_err(anyhow::Error::msg)?;
+    if !config.ignored_env.is_empty() {
+        tracing::warn!(variables = %config.ignored_env.join(", "), "{}", super::IGNORED_ENV);
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
 

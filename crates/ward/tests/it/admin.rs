@@ -34,6 +34,10 @@ fn round_trip(database: Option<&str>) {
     let secret = created["client_secret"].as_str().unwrap_or_default().to_owned();
     assert_eq!(secret.len(), 43);
     assert!(created.get("secret_hash").is_none(), "the hash is not printed either");
+    assert_eq!(created["may_introspect"], false);
+    let gate = json(&run(&["client", "create", "--name", "Gate", "--id", "gate", "--introspect", "--json"]));
+    assert_eq!(gate["may_introspect"], true);
+    assert!(run(&["client", "show", "gate"]).contains("introspects:    true"));
 
     assert!(fail(&["client", "create", "--name", "X", "--id", "reporting"]).contains("already exists"));
     assert!(fail(&["client", "create", "--name", "X", "--scope", "db:admin"]).contains("undeclared scopes: db:admin"));
@@ -60,7 +64,7 @@ fn round_trip(database: Option<&str>) {
     assert!(public.get("client_secret").is_none());
 
     let list = json(&run(&["client", "list", "--json"]));
-    assert_eq!(list.as_array().map(Vec::len), Some(2));
+    assert_eq!(list.as_array().map(Vec::len), Some(3));
     let text = run(&["client", "list"]);
     assert!(text.contains("reporting") && text.contains("CLI"), "{text}");
     let shown = run(&["client", "show", "reporting"]);
@@ -109,7 +113,7 @@ fn admin_round_trip_on_postgres() {
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_ok(ward(dir.path()).arg("migrate"));
-    assert!(out.contains("schema version 1"), "{out}");
+    assert!(out.contains(&format!("schema version {}", ward_store::migrate::latest_version())), "{out}");
     let url = format!("sqlite://{}", dir.path().join("ward.db").display());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {

@@ -12,10 +12,22 @@ async fn first_start_issues_verifiable_tokens_and_stops_cleanly() {
     let base = format!("http://127.0.0.1:{port}");
     let log_path = dir.path().join("serve.log");
     let log = std::fs::File::create(&log_path).unwrap();
+    // A data directory that already exists, readable by all.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new().mode(0o755).create(dir.path().join("data")).unwrap();
+    }
     let mut child = ward(&dir.path().join("data"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--issuer", &base])
         .env("WARD_LOG__LEVEL", "debug")
         .env("WARD_LOG__FORMAT", "json")
+        // What Kubernetes defines for a Service named `ward`, and a stray variable.
+        .env("WARD_SERVICE_HOST", "10.0.0.1")
+        .env("WARD_SERVICE_PORT", "8080")
+        .env("WARD_PORT", "tcp://10.0.0.1:8080")
+        .env("WARD_PORT_8080_TCP_ADDR", "10.0.0.1")
+        .env("WARD_STRAY", "stray-value-xyz")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -38,7 +50,10 @@ async fn first_start_issues_verifiable_tokens_and_stops_cleanly() {
     {
         use std::os::unix::fs::PermissionsExt as _;
         assert_eq!(std::fs::metadata(data.join("kek")).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700, "tightened");
+        for file in ["ward.db", "ward.db-wal", "ward.db-shm"] {
+            assert_eq!(std::fs::metadata(data.join(file)).unwrap().permissions().mode() & 0o777, 0o600, "{file}");
+        }
     }
 
     // Administration works while the server runs, on the same database.
@@ -108,4 +123,10 @@ async fn first_start_issues_verifiable_tokens_and_stops_cleanly() {
     }
     let kek = std::fs::read_to_string(data.join("kek")).unwrap();
     assert!(!logs.contains(kek.trim()));
+    // One warning names the stray variable, not its value; Kubernetes' own go unmentioned.
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("name no setting")).collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+    assert!(warnings[0].contains("WARD_STRAY") && !warnings[0].contains("stray-value-xyz"), "{}", warnings[0]);
+    assert!(!warnings[0].contains("WARD_SERVICE_HOST") && !warnings[0].contains("WARD_PORT"), "{}", warnings[0]);
+    assert!(logs.contains("tightened the data directory"), "{logs}");
 }

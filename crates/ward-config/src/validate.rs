@@ -130,16 +130,8 @@ fn validate_signed_identity(name: &str, signed: &crate::gate::SignedIdentityConf
 /// Why `url` would carry keys or tokens unprotected: plain http to a host that is not
 /// loopback. `None` for https and for loopback.
 pub fn insecure_remote(url: &str) -> Option<&'static str> {
-    let rest = url.strip_prefix("http://")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.split(':').next().unwrap_or_default(),
-    };
-    let loopback =
-        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    (!loopback).then_some("is plain http to a host that is not loopback")
+    let plain = url.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+    (plain && !ward_core::loopback::is_loopback_http(url)).then_some("is plain http to a host that is not loopback")
 }
 
 /// RFC 8414 §2: the issuer is an https URL with no query or fragment. Plain http is accepted
@@ -154,16 +146,15 @@ fn normalise_issuer(issuer: &str) -> Result<String, String> {
         Some(parts) => parts,
         None => return bad("must be an absolute https URL"),
     };
-    let host = rest.split('/').next().unwrap_or_default();
-    let host_name =
-        host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
-    if host_name.is_empty() {
+    if rest.contains('@') {
+        return bad("must not carry user information");
+    }
+    if ward_core::loopback::url_host(issuer).is_none() {
         return bad("has no host");
     }
-    let loopback = matches!(host_name, "localhost" | "127.0.0.1" | "[::1]");
     match scheme {
         "https" => {}
-        "http" if loopback => {}
+        "http" if ward_core::loopback::is_loopback_http(issuer) => {}
         "http" => return bad("must use https (http is only accepted for localhost)"),
         _ => return bad("must be an https URL"),
     }
@@ -179,7 +170,16 @@ mod tests {
         assert_eq!(normalise_issuer("https://id.example/").unwrap(), "https://id.example");
         assert_eq!(normalise_issuer("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
         assert_eq!(normalise_issuer("https://id.example/tenant/a").unwrap(), "https://id.example/tenant/a");
-        for bad in ["http://id.example", "ftp://x", "https://x?y=1", "id.example", "https://"] {
+        for bad in [
+            "http://id.example",
+            "ftp://x",
+            "https://x?y=1",
+            "id.example",
+            "https://",
+            "http://localhost.evil.example",
+            "http://localhost@evil.example",
+            "https://user@id.example",
+        ] {
             assert!(normalise_issuer(bad).is_err(), "{bad}");
         }
     }
@@ -189,7 +189,14 @@ mod tests {
         for ok in ["https://id.example", "http://localhost:8080", "http://127.0.0.2/x", "http://[::1]:9/"] {
             assert_eq!(insecure_remote(ok), None, "{ok}");
         }
-        for bad in ["http://id.example", "http://localhost.evil.example/jwks", "http://10.0.0.1:80", "http://u@x/"] {
+        for bad in [
+            "http://id.example",
+            "http://localhost.evil.example/jwks",
+            "http://localhost@evil.example/jwks",
+            "http://10.0.0.1:80",
+            "http://u@x/",
+            "HTTP://id.example",
+        ] {
             assert!(insecure_remote(bad).is_some(), "{bad}");
         }
     }

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod entropy;
 pub mod error;
 pub mod grant;
+pub mod loopback;
 pub mod redirect_uri;
 pub mod scope;
 

@@ -275,13 +275,37 @@ fn validate_keys(
             Ok((Some(compact), None))
         }
         (None, Some(uri)) => {
-            let https = uri.starts_with("https://");
-            let loopback = ["http://localhost", "http://127.0.0.1", "http://[::1]"].iter().any(|p| uri.starts_with(p));
-            if !(https || loopback) {
-                return Err(AdminError::Invalid("jwks_uri must be an https URL".into()));
+            let https = uri.starts_with("https://") && ward_core::loopback::url_host(&uri).is_some();
+            if !(https || ward_core::loopback::is_loopback_http(&uri)) {
+                return Err(AdminError::Invalid(
+                    "jwks_uri must be an https URL (plain http only to localhost, 127.0.0.0/8 or ::1)".into(),
+                ));
             }
             Ok((None, Some(uri)))
         }
         _ => Err(AdminError::Invalid("a private_key_jwt client needs exactly one of a JWK set or a jwks_uri".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jwks_uri_is_https_or_plain_http_to_a_loopback_host() {
+        let check = |uri: &str| validate_keys(TokenEndpointAuthMethod::PrivateKeyJwt, None, Some(uri.to_owned()));
+        for ok in ["https://keys.example/jwks", "http://localhost:9/jwks", "http://127.0.0.1/jwks", "http://[::1]/j"] {
+            assert!(check(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://localhost.evil.example/jwks",
+            "http://localhost@evil.example/jwks",
+            "http://127.0.0.1.nip.io/jwks",
+            "http://keys.example/jwks",
+            "https:///jwks",
+            "ftp://localhost/jwks",
+        ] {
+            assert!(check(bad).is_err(), "{bad}");
+        }
     }
 }

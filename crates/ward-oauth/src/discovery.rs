@@ -1,5 +1,6 @@
-//! Authorization server metadata (RFC 8414), served also as the OpenID configuration.
-//! It advertises exactly what is implemented; fields arrive with the features they describe.
+//! Authorization server metadata (RFC 8414). It advertises exactly what is implemented;
+//! fields arrive with the features they describe. There is no OpenID configuration yet: Ward
+//! issues no ID tokens, and an OpenID document would have to claim it does.
 
 use serde_json::{Value, json};
 use ward_core::{GrantType, TokenEndpointAuthMethod};
@@ -13,7 +14,6 @@ pub const INTROSPECT_PATH: &str = "/oauth/introspect";
 pub const REVOKE_PATH: &str = "/oauth/revoke";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
-pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 
 /// Authentication methods accepted at the token, introspection and revocation endpoints.
 /// `none` is left out: no implemented grant lets a public client use these endpoints.

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 use ward_oauth::discovery::{
-    INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA_PATH, OPENID_CONFIGURATION_PATH, REVOKE_PATH, TOKEN_PATH,
+    INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA_PATH, REVOKE_PATH, TOKEN_PATH,
 };
 
 use crate::handlers::{discovery, health, oauth};
@@ -26,7 +26,6 @@ pub fn router(state: AppState, limits: &RouterLimits) -> Router {
         .route(TOKEN_PATH, post(oauth::token))
         .route(INTROSPECT_PATH, post(oauth::introspect))
         .route(REVOKE_PATH, post(oauth::revoke))
-        .route(OPENID_CONFIGURATION_PATH, get(discovery::metadata))
         .route(OAUTH_METADATA_PATH, get(discovery::metadata))
         .route(JWKS_PATH, get(discovery::jwks))
         .route("/health", get(health::health))

@@ -228,9 +228,7 @@ impl RemoteVerifier {
         let uri = match known_uri {
             Some(uri) => uri,
             None => {
-                let url = format!("{}/.well-known/openid-configuration", issuer.policy.issuer.trim_end_matches('/'));
-                let doc: Value =
-                    crate::fetch::get_json(&self.http, &url).await.map_err(|e| format!("discovery: {e}"))?;
+                let doc = self.discover(&issuer.policy.issuer).await?;
                 if doc.get("issuer").and_then(Value::as_str) != Some(issuer.policy.issuer.as_str()) {
                     return Err("discovery document names another issuer".into());
                 }
@@ -247,6 +245,22 @@ impl RemoteVerifier {
             *slot = Some(keys);
         }
         Ok(())
+    }
+
+    /// The issuer's metadata: its OpenID configuration, else its RFC 8414 authorization server
+    /// metadata (an OAuth server that issues no ID tokens, Ward's own among them, serves only
+    /// that).
+    async fn discover(&self, issuer: &str) -> Result<Value, String> {
+        let base = issuer.trim_end_matches('/');
+        let openid = format!("{base}/.well-known/openid-configuration");
+        match crate::fetch::get_json(&self.http, &openid).await {
+            Ok(doc) => Ok(doc),
+            Err(openid_error) => {
+                crate::fetch::get_json(&self.http, &oauth_metadata_url(base)).await.map_err(|e| {
+                    format!("discovery: {openid_error}; RFC 8414 metadata: {e}")
+                })
+            }
+        }
     }
 
     /// Refreshes unless a fetch was attempted within `MIN_FORCED_REFETCH`.
@@ -454,9 +468,29 @@ fn scopes_of(claims: &Map<String, Value>) -> Vec<String> {
     }
 }
 
+/// RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path, so
+/// `https://h/tenant` has its metadata at `https://h/.well-known/oauth-authorization-server/tenant`.
+fn oauth_metadata_url(issuer: &str) -> String {
+    let (scheme, rest) = issuer.split_once("://").unwrap_or(("https", issuer));
+    let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+    let path = path.trim_end_matches('/');
+    if path.is_empty() {
+        format!("{scheme}://{host}/.well-known/oauth-authorization-server")
+    } else {
+        format!("{scheme}://{host}/.well-known/oauth-authorization-server/{path}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc_8414_metadata_urls() {
+        assert_eq!(oauth_metadata_url("https://h"), "https://h/.well-known/oauth-authorization-server");
+        assert_eq!(oauth_metadata_url("https://h/t/a"), "https://h/.well-known/oauth-authorization-server/t/a");
+        assert_eq!(oauth_metadata_url("http://127.0.0.1:8/"), "http://127.0.0.1:8/.well-known/oauth-authorization-server");
+    }
     use serde_json::json;
 
     #[test]

@@ -17,7 +17,10 @@ ward_testkit::on_both_backends!(
 async fn discovery_documents_advertise_what_is_implemented(backend: StoreBackend) -> Result<()> {
     let issuer = TestIssuer::start(backend).await?;
     issuer.confidential_client("app", "db:read db:write").await?;
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+    // No ID tokens yet, so no OpenID document: it would have to claim them.
+    let openid = issuer.http.get(issuer.url("/.well-known/openid-configuration")).send().await?;
+    assert_eq!(openid.status(), 404);
+    for path in ["/.well-known/oauth-authorization-server"] {
         let doc: serde_json::Value = issuer.http.get(issuer.url(path)).send().await?.json().await?;
         assert_eq!(doc["issuer"], issuer.base_url.as_str(), "{path}");
         assert_eq!(doc["token_endpoint"], issuer.url("/oauth/token"));

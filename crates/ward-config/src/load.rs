@@ -226,6 +226,17 @@ mod tests {
     }
 
     #[test]
+    fn a_key_is_published_longer_ahead_than_caches_and_reloads_take() {
+        let ok = load(None, env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(ok.tokens.jwks_max_age().as_secs(), 300);
+        let short = env(&[("WARD_TOKENS__KEY_PUBLISH_AHEAD", "60s")]);
+        let err = load(None, short, &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("key_publish_ahead"), "{err}");
+        let fits = env(&[("WARD_TOKENS__KEY_PUBLISH_AHEAD", "61s"), ("WARD_TOKENS__KEY_RELOAD_INTERVAL", "30s")]);
+        assert_eq!(load(None, fits, &Overrides::default()).unwrap().tokens.jwks_max_age().as_secs(), 30);
+    }
+
+    #[test]
     fn unknown_environment_variables_are_set_aside_and_kubernetes_ones_ignored() {
         let config = load(
             None,

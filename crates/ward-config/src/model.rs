@@ -88,6 +88,22 @@ pub struct TokenConfig {
     /// Largest accepted lifetime (`exp - now`) of a `private_key_jwt` client assertion.
     #[serde(with = "humantime_serde")]
     pub max_assertion_lifetime: Duration,
+    /// How long a rotated-in signing key is published before it signs, so that every node
+    /// and every resource server caching the JWKS (for at most half of this) has it first.
+    #[serde(with = "humantime_serde")]
+    pub key_publish_ahead: Duration,
+    /// How often a node re-reads the signing keys; a rotation reaches every node within it.
+    #[serde(with = "humantime_serde")]
+    pub key_reload_interval: Duration,
+}
+
+impl TokenConfig {
+    /// The JWKS `Cache-Control: max-age`: half of `key_publish_ahead`, at most five minutes,
+    /// so a resource server that cached the JWKS just before a key was published has fetched
+    /// it again before that key signs.
+    pub fn jwks_max_age(&self) -> Duration {
+        (self.key_publish_ahead / 2).min(Duration::from_secs(300))
+    }
 }
 
 impl Default for TokenConfig {
@@ -99,6 +115,8 @@ impl Default for TokenConfig {
             client_cache_ttl: Duration::from_secs(5),
             revocation_sync_interval: Duration::from_secs(1),
             max_assertion_lifetime: Duration::from_secs(5 * 60),
+            key_publish_ahead: Duration::from_secs(10 * 60),
+            key_reload_interval: Duration::from_secs(30),
         }
     }
 }

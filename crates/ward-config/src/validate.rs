@@ -11,6 +11,20 @@ pub fn validate(config: &mut Config) -> Result<(), String> {
     if config.tokens.access_token_ttl.as_secs() < 1 {
         return Err("tokens.access_token_ttl must be at least 1s".into());
     }
+    let tokens = &config.tokens;
+    if tokens.key_reload_interval.as_secs() < 1 {
+        return Err("tokens.key_reload_interval must be at least 1s".into());
+    }
+    // A staged key must be on every node (one reload interval) and in every resource server's
+    // cached JWKS (one max-age, half the lead) before it signs.
+    if tokens.key_publish_ahead <= tokens.jwks_max_age() + tokens.key_reload_interval {
+        return Err(format!(
+            "tokens.key_publish_ahead ({}s) must exceed the JWKS max-age ({}s, half of it, at most 300s) plus tokens.key_reload_interval ({}s): a new key must reach every node, and every cached JWKS, before it signs",
+            tokens.key_publish_ahead.as_secs(),
+            tokens.jwks_max_age().as_secs(),
+            tokens.key_reload_interval.as_secs()
+        ));
+    }
     if config.tokens.audience.is_empty() || config.tokens.audience.iter().any(|a| a.trim().is_empty()) {
         return Err("tokens.audience needs at least one non-empty value".into());
     }

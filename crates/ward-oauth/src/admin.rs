@@ -68,6 +68,8 @@ pub struct KeySummary {
     pub alg: SigningAlg,
     pub active: bool,
     pub created_at: UnixTime,
+    pub published_from: UnixTime,
+    pub active_from: UnixTime,
     pub retired_at: Option<UnixTime>,
     pub publish_until: Option<UnixTime>,
 }
@@ -79,6 +81,8 @@ impl From<StoredKey> for KeySummary {
             alg: k.alg,
             active: k.active,
             created_at: k.created_at,
+            published_from: k.published_from,
+            active_from: k.active_from,
             retired_at: k.retired_at,
             publish_until: k.publish_until,
         }

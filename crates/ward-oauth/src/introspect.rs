@@ -104,8 +104,8 @@ impl<S: Store> AuthorizationServer<S> {
         let kid = parsed.header.kid.as_deref()?;
         let mut keyring = self.keys.current();
         if keyring.get(kid).is_none() {
-            // Perhaps another node rotated keys since we last looked.
-            if !self.keys.reload_if_due(&self.store, self.clock.now()).await {
+            // Perhaps another node rotated keys at once since we last looked.
+            if !self.keys.look_up(&self.store, kid, self.clock.now()).await {
                 return None;
             }
             keyring = self.keys.current();

@@ -1,11 +1,14 @@
 //! The keyring in memory, backed by sealed keys in the store.
 //!
-//! A running node re-reads the published keys periodically (the server does so every
-//! 30 s) and at once, rate-limited, when it meets a `kid` it does not know — so a rotation
-//! made by the CLI or another node is picked up without a restart.
+//! A running node re-reads the keys every `key_reload_interval`. A rotation stages its key:
+//! published from one reload interval on (so that every node has it before any publishes it,
+//! and their JWKS stay identical), signing from `key_publish_ahead` on. A token whose `kid`
+//! this node does not know makes it look that one key up in the store at once — a token from
+//! another node is never reported inactive for want of a reload — with kids found missing
+//! remembered for a while, so that junk kids cost one lookup each.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -13,10 +16,13 @@ use ward_core::{Entropy, SigningAlg, UnixTime};
 use ward_store::{KeyStore, StoreError, StoredKey};
 use ward_token::kek::KekError;
 use ward_token::key::{KeyError, generate_pkcs8};
-use ward_token::{KeyEncryptionKey, Keyring, SigningKey};
+use ward_token::{KeyEncryptionKey, Keyring, ScheduledKey, SigningKey};
 
-/// Shortest interval between reloads forced by unknown `kid`s.
-pub const MIN_FORCED_RELOAD_SECS: i64 = 5;
+/// How long a `kid` the store did not have is not asked for again.
+pub const UNKNOWN_KID_TTL_SECS: i64 = 10;
+
+/// Kids remembered as unknown, at most; beyond, the memory starts over.
+const UNKNOWN_KIDS_MAX: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyManagerError {
@@ -26,14 +32,23 @@ pub enum KeyManagerError {
     Unseal { kid: String, source: KekError },
     #[error(transparent)]
     Key(#[from] KeyError),
-    #[error("the store holds no active signing key")]
+    #[error("the store holds no signing key")]
     NoActiveKey,
+}
+
+/// When a rotation's key is published and when it signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub published_from: UnixTime,
+    pub active_from: UnixTime,
+    /// Until when the key it replaces stays published.
+    pub previous_published_until: UnixTime,
 }
 
 pub struct KeyManager {
     kek: KeyEncryptionKey,
     ring: RwLock<Arc<Keyring>>,
-    last_reload: AtomicI64,
+    unknown_kids: Mutex<HashMap<String, UnixTime>>,
 }
 
 impl KeyManager {
@@ -46,16 +61,16 @@ impl KeyManager {
         entropy: &dyn Entropy,
     ) -> Result<Self, KeyManagerError> {
         let mut published = store.published_keys(now).await?;
-        if !published.iter().any(|k| k.active) {
-            let (stored, _) = seal_new_key(&kek, alg, now, entropy)?;
+        if published.is_empty() {
+            let (stored, _) = seal_new_key(&kek, alg, now, now, now, entropy)?;
             if store.insert_first_key(&stored).await? {
                 tracing::info!(kid = %stored.kid, alg = %alg, "generated the first signing key");
             }
-            // Whether we or a racing node won, the store now says which key is active.
+            // Whether we or a racing node won, the store now says which key signs.
             published = store.published_keys(now).await?;
         }
         let ring = build_ring(&kek, &published)?;
-        Ok(Self { kek, ring: RwLock::new(Arc::new(ring)), last_reload: AtomicI64::new(now) })
+        Ok(Self { kek, ring: RwLock::new(Arc::new(ring)), unknown_kids: Mutex::new(HashMap::new()) })
     }
 
     pub fn current(&self) -> Arc<Keyring> {
@@ -66,7 +81,6 @@ impl KeyManager {
     }
 
     pub async fn reload(&self, store: &impl KeyStore, now: UnixTime) -> Result<(), KeyManagerError> {
-        self.last_reload.store(now, Ordering::Relaxed);
         let ring = Arc::new(build_ring(&self.kek, &store.published_keys(now).await?)?);
         match self.ring.write() {
             Ok(mut slot) => *slot = ring,
@@ -75,36 +89,51 @@ impl KeyManager {
         Ok(())
     }
 
-    /// Reloads unless another reload happened within `MIN_FORCED_RELOAD_SECS`. Returns
-    /// whether it reloaded.
-    pub async fn reload_if_due(&self, store: &impl KeyStore, now: UnixTime) -> bool {
-        let last = self.last_reload.load(Ordering::Relaxed);
-        if now - last < MIN_FORCED_RELOAD_SECS
-            || self.last_reload.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
-        {
+    /// For a `kid` this node does not hold: looks it up in the store (unless it was found
+    /// missing within `UNKNOWN_KID_TTL_SECS`) and, if it is there, reloads. Returns whether
+    /// the keyring now holds it.
+    pub async fn look_up(&self, store: &impl KeyStore, kid: &str, now: UnixTime) -> bool {
+        let recently_missing =
+            self.unknown_kids.lock().is_ok_and(|missing| missing.get(kid).is_some_and(|&until| now < until));
+        if recently_missing {
             return false;
         }
-        match self.reload(store, now).await {
-            Ok(()) => true,
+        match store.published_key(kid, now).await {
+            Ok(Some(_)) => match self.reload(store, now).await {
+                Ok(()) => self.current().get(kid).is_some(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reloading signing keys failed");
+                    false
+                }
+            },
+            Ok(None) => {
+                if let Ok(mut missing) = self.unknown_kids.lock() {
+                    if missing.len() >= UNKNOWN_KIDS_MAX {
+                        missing.clear();
+                    }
+                    missing.insert(kid.to_owned(), now.saturating_add(UNKNOWN_KID_TTL_SECS));
+                }
+                false
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "reloading signing keys failed");
+                tracing::warn!(error = %e, "looking up a signing key failed");
                 false
             }
         }
     }
 
-    /// Makes a new key active. The old one keeps verifying, and stays in the JWKS, until
-    /// `publish_until`. Returns the new key id.
+    /// Stages a new key on `rotation`'s schedule and retires the newest one. Returns the new
+    /// key id.
     pub async fn rotate(
         &self,
         store: &impl KeyStore,
         alg: SigningAlg,
         now: UnixTime,
-        publish_until: UnixTime,
+        rotation: Rotation,
         entropy: &dyn Entropy,
     ) -> Result<String, KeyManagerError> {
-        let (stored, kid) = seal_new_key(&self.kek, alg, now, entropy)?;
-        store.rotate_key(&stored, now, publish_until).await?;
+        let (stored, kid) = seal_new_key(&self.kek, alg, now, rotation.published_from, rotation.active_from, entropy)?;
+        store.rotate_key(&stored, rotation.previous_published_until).await?;
         self.reload(store, now).await?;
         Ok(kid)
     }
@@ -114,6 +143,8 @@ fn seal_new_key(
     kek: &KeyEncryptionKey,
     alg: SigningAlg,
     now: UnixTime,
+    published_from: UnixTime,
+    active_from: UnixTime,
     entropy: &dyn Entropy,
 ) -> Result<(StoredKey, String), KeyManagerError> {
     let pkcs8 = generate_pkcs8(alg)?;
@@ -125,6 +156,8 @@ fn seal_new_key(
         sealed_private_key: STANDARD.encode(sealed),
         active: true,
         created_at: now,
+        published_from,
+        active_from,
         retired_at: None,
         publish_until: None,
     };
@@ -132,19 +165,17 @@ fn seal_new_key(
 }
 
 fn build_ring(kek: &KeyEncryptionKey, published: &[StoredKey]) -> Result<Keyring, KeyManagerError> {
-    let mut active = None;
-    let mut others = Vec::new();
+    let mut keys = Vec::with_capacity(published.len());
     for stored in published {
         let unseal = |source| KeyManagerError::Unseal { kid: stored.kid.clone(), source };
         let sealed = STANDARD.decode(&stored.sealed_private_key).map_err(|_| unseal(KekError::Decrypt))?;
         let pkcs8 = kek.open(stored.kid.as_bytes(), &sealed).map_err(unseal)?;
-        let key = Arc::new(SigningKey::from_pkcs8(stored.alg, &pkcs8)?);
-        if stored.active && active.is_none() {
-            active = Some(key);
-        } else {
-            others.push(key);
-        }
+        keys.push(ScheduledKey {
+            key: Arc::new(SigningKey::from_pkcs8(stored.alg, &pkcs8)?),
+            published_from: stored.published_from,
+            active_from: stored.active_from,
+            publish_until: stored.publish_until,
+        });
     }
-    let active = active.ok_or(KeyManagerError::NoActiveKey)?;
-    Ok(Keyring::new(active, others))
+    Keyring::new(keys).ok_or(KeyManagerError::NoActiveKey)
 }

@@ -10,7 +10,7 @@ use ward_token::verified_cache::VerifiedCache;
 use ward_token::{AccessTokenClaims, KeyEncryptionKey, Keyring};
 
 use crate::client_cache::ClientCache;
-use crate::keys::{KeyManager, KeyManagerError};
+use crate::keys::{KeyManager, KeyManagerError, Rotation};
 use crate::revocation_cache::RevocationCache;
 
 /// Every storage capability the issuer uses.
@@ -31,6 +31,10 @@ pub struct Settings {
     pub max_assertion_lifetime: Duration,
     /// How often revocations made on other nodes are read in (0: ask the store every time).
     pub revocation_sync_interval: Duration,
+    /// How long a rotated-in key is published before it signs.
+    pub key_publish_ahead: Duration,
+    /// How often every node re-reads the keys.
+    pub key_reload_interval: Duration,
 }
 
 impl Settings {
@@ -39,8 +43,17 @@ impl Settings {
     }
 
     pub(crate) fn access_token_ttl_secs(&self) -> i64 {
-        i64::try_from(self.access_token_ttl.as_secs()).unwrap_or(i64::MAX)
+        secs(self.access_token_ttl)
     }
+
+    /// The JWKS `max-age`: half the publication lead, at most five minutes.
+    pub fn jwks_max_age(&self) -> Duration {
+        (self.key_publish_ahead / 2).min(Duration::from_secs(300))
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 pub struct AuthorizationServer<S> {
@@ -91,12 +104,35 @@ impl<S: Store> AuthorizationServer<S> {
         self.clock.as_ref()
     }
 
-    /// Makes a new signing key active. The retired key stays published until every token it
-    /// signed has expired (the access-token lifetime plus a minute of clock skew).
-    pub async fn rotate_signing_key(&self, alg: SigningAlg) -> Result<String, KeyManagerError> {
+    /// Stages a new signing key: every node publishes it from one reload interval on and
+    /// signs with it from `key_publish_ahead` on — or, `now`, at once (see [`Self::rotation`]).
+    /// The key it replaces stays published until every token it signed has expired (the
+    /// access-token lifetime plus a minute of clock skew).
+    pub async fn rotate_signing_key(&self, alg: SigningAlg, now: bool) -> Result<(String, Rotation), KeyManagerError> {
+        let rotation = self.rotation(now);
+        let kid = self.keys.rotate(&self.store, alg, self.clock.now(), rotation, self.entropy.as_ref()).await?;
+        Ok((kid, rotation))
+    }
+
+    /// The schedule of a rotation made now. Staged: published once every node has read it
+    /// (one reload interval), signing once every node and every resource server's cached
+    /// JWKS has it (`key_publish_ahead`). At once (an emergency, say a leaked key): published
+    /// and signing now — resource servers that cached the JWKS refuse the new tokens until
+    /// they fetch it again (up to the JWKS max-age), and other nodes sign with the old key
+    /// until their next reload.
+    pub fn rotation(&self, at_once: bool) -> Rotation {
         let now = self.clock.now();
-        let publish_until = now.saturating_add(self.settings.access_token_ttl_secs()).saturating_add(60);
-        self.keys.rotate(&self.store, alg, now, publish_until, self.entropy.as_ref()).await
+        let (published_from, active_from) = if at_once {
+            (now, now)
+        } else {
+            (
+                now.saturating_add(secs(self.settings.key_reload_interval)),
+                now.saturating_add(secs(self.settings.key_publish_ahead)),
+            )
+        };
+        let previous_published_until =
+            active_from.saturating_add(self.settings.access_token_ttl_secs()).saturating_add(60);
+        Rotation { published_from, active_from, previous_published_until }
     }
 
     /// Re-reads the published keys, picking up rotations made by other nodes or the CLI.

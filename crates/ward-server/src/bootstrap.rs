@@ -91,6 +91,8 @@ pub fn settings(config: &Config) -> Settings {
         client_cache_ttl: config.tokens.client_cache_ttl,
         max_assertion_lifetime: config.tokens.max_assertion_lifetime,
         revocation_sync_interval: config.tokens.revocation_sync_interval,
+        key_publish_ahead: config.tokens.key_publish_ahead,
+        key_reload_interval: config.tokens.key_reload_interval,
     }
 }
 

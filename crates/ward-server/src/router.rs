@@ -7,9 +7,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
-use ward_oauth::discovery::{
-    INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA_PATH, REVOKE_PATH, TOKEN_PATH,
-};
+use ward_oauth::discovery::{INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA_PATH, REVOKE_PATH, TOKEN_PATH};
 
 use crate::handlers::{discovery, health, oauth};
 use crate::state::AppState;

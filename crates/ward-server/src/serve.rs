@@ -16,8 +16,6 @@ use tokio::sync::Semaphore;
 use ward_oauth::AuthorizationServer;
 use ward_store::SqlStore;
 
-/// How often each node re-reads the published signing keys.
-pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 /// How often expired revocations and assertion ids are deleted.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
@@ -104,7 +102,7 @@ impl Server {
 }
 
 async fn background_jobs(oauth: Arc<AuthorizationServer<SqlStore>>) {
-    let mut reload = tokio::time::interval(KEY_RELOAD_INTERVAL);
+    let mut reload = tokio::time::interval(oauth.settings().key_reload_interval);
     let mut purge = tokio::time::interval(PURGE_INTERVAL);
     reload.tick().await;
     loop {

@@ -24,6 +24,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_introspection.sql"),
         postgres: include_str!("../migrations/postgres/0002_introspection.sql"),
     },
+    Migration {
+        version: 3,
+        name: "staged keys",
+        sqlite: include_str!("../migrations/sqlite/0003_staged_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0003_staged_keys.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

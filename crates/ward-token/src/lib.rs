@@ -37,4 +37,4 @@ pub use entropy::OsEntropy;
 pub use jws::JwsError;
 pub use kek::KeyEncryptionKey;
 pub use key::SigningKey;
-pub use keyring::{Keyring, PublishedKey};
+pub use keyring::{Keyring, ScheduledKey};

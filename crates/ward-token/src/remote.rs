@@ -255,11 +255,9 @@ impl RemoteVerifier {
         let openid = format!("{base}/.well-known/openid-configuration");
         match crate::fetch::get_json(&self.http, &openid).await {
             Ok(doc) => Ok(doc),
-            Err(openid_error) => {
-                crate::fetch::get_json(&self.http, &oauth_metadata_url(base)).await.map_err(|e| {
-                    format!("discovery: {openid_error}; RFC 8414 metadata: {e}")
-                })
-            }
+            Err(openid_error) => crate::fetch::get_json(&self.http, &oauth_metadata_url(base))
+                .await
+                .map_err(|e| format!("discovery: {openid_error}; RFC 8414 metadata: {e}")),
         }
     }
 
@@ -489,7 +487,10 @@ mod tests {
     fn rfc_8414_metadata_urls() {
         assert_eq!(oauth_metadata_url("https://h"), "https://h/.well-known/oauth-authorization-server");
         assert_eq!(oauth_metadata_url("https://h/t/a"), "https://h/.well-known/oauth-authorization-server/t/a");
-        assert_eq!(oauth_metadata_url("http://127.0.0.1:8/"), "http://127.0.0.1:8/.well-known/oauth-authorization-server");
+        assert_eq!(
+            oauth_metadata_url("http://127.0.0.1:8/"),
+            "http://127.0.0.1:8/.well-known/oauth-authorization-server"
+        );
     }
     use serde_json::json;
 

@@ -185,11 +185,17 @@ pub enum ScopeCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
-    /// Make a new signing key active; the old one stays in the JWKS until its tokens expire.
+    /// Stage a new signing key: published from one key reload interval on, signing from
+    /// tokens.key_publish_ahead on; the old one stays in the JWKS until its tokens expire.
     Rotate {
         /// Algorithm of the new key; defaults to tokens.signing_alg.
         #[arg(long, value_name = "ES256|EdDSA|RS256")]
         alg: Option<String>,
+        /// Sign with the new key at once (a leaked key, say). Resource servers that cached the
+        /// JWKS refuse the new tokens until they fetch it again (up to its max-age), and other
+        /// nodes keep signing with the old key until their next reload.
+        #[arg(long)]
+        now: bool,
         #[command(flatten)]
         output: Output,
     },

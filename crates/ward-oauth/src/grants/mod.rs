@@ -86,7 +86,7 @@ impl<S: Store> AuthorizationServer<S> {
             scope: scope.clone(),
         };
         let keyring = self.keys.current();
-        let access_token = jws::sign(keyring.active(), ACCESS_TOKEN_TYP, &claims)
+        let access_token = jws::sign(keyring.signing_key(now), ACCESS_TOKEN_TYP, &claims)
             .map_err(|e| crate::internal("signing a token", e))?;
         Ok(Issued {
             response: TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope },

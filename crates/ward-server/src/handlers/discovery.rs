@@ -1,5 +1,6 @@
-//! Metadata and keys. Both are public and may be cached briefly: verifiers that meet an
-//! unknown `kid` refetch the JWKS, and a new key is published the moment it signs.
+//! Metadata and keys. Both are public and may be cached: the JWKS for half the time a new key
+//! is published before it signs (at most five minutes), so a cached copy always holds the
+//! signing key.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -21,12 +22,11 @@ pub async fn metadata(State(app): State<AppState>) -> Response {
 
 pub async fn jwks(State(app): State<AppState>) -> Response {
     let ring = app.oauth.keyring();
+    let max_age = app.oauth.settings().jwks_max_age().as_secs();
+    let cache = HeaderValue::from_str(&format!("public, max-age={max_age}")).unwrap_or(PUBLIC_CACHE);
     (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json")),
-            (header::CACHE_CONTROL, PUBLIC_CACHE),
-        ],
-        ring.jwks_json().to_owned(),
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json")), (header::CACHE_CONTROL, cache)],
+        ring.jwks_json(app.oauth.clock().now()),
     )
         .into_response()
 }

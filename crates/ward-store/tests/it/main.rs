@@ -112,6 +112,8 @@ fn key(kid: &str, active: bool, created_at: i64) -> StoredKey {
         sealed_private_key: format!("sealed-{kid}"),
         active,
         created_at,
+        published_from: created_at,
+        active_from: created_at,
         retired_at: None,
         publish_until: None,
     }
@@ -126,12 +128,18 @@ async fn keys_rotate_and_stay_published(backend: StoreBackend) -> anyhow::Result
     let kids = |keys: Vec<StoredKey>| keys.into_iter().map(|k| k.kid).collect::<Vec<_>>();
     assert_eq!(kids(s.published_keys(10).await?), ["k1"]);
 
-    s.rotate_key(&key("k2", true, 20), 20, 20 + 900).await?;
+    // Staged: published from 50, signing from 600.
+    let staged = StoredKey { published_from: 50, active_from: 600, ..key("k2", true, 20) };
+    s.rotate_key(&staged, 600 + 900).await?;
     let published = s.published_keys(21).await?;
-    assert_eq!(kids(published.clone()), ["k2", "k1"]);
+    assert_eq!(kids(published.clone()), ["k2", "k1"], "a staged key is listed, latest active_from first");
     assert!(published[0].active && !published[1].active);
-    assert_eq!(published[1].retired_at, Some(20));
-    assert_eq!(kids(s.published_keys(20 + 901).await?), ["k2"], "k1 leaves the JWKS once its tokens expired");
+    assert_eq!((published[0].published_from, published[0].active_from), (50, 600));
+    assert_eq!(published[1].retired_at, Some(600), "k1 signs until k2 takes over");
+    assert_eq!(s.published_key("k2", 21).await?.map(|k| k.kid).as_deref(), Some("k2"));
+    assert_eq!(kids(s.published_keys(600 + 901).await?), ["k2"], "k1 leaves the JWKS once its tokens expired");
+    assert!(s.published_key("k1", 600 + 901).await?.is_none());
+    assert!(s.published_key("nope", 21).await?.is_none());
     assert_eq!(s.list_keys().await?.len(), 2);
     t.finish().await
 }

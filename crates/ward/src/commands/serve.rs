@@ -44,7 +44,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             listen = %server.local_addr()?,
             issuer = %config.issuer,
             database = %config.database_url(),
-            kid = %oauth.keyring().active().kid(),
+            kid = %oauth.keyring().signing_key(oauth.clock().now()).kid(),
             "ward issuer ready"
         );
         tasks.spawn(server.run(stopped(stop_rx.clone())));

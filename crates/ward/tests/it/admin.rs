@@ -93,6 +93,17 @@ fn round_trip(database: Option<&str>) {
     assert_eq!(active.len(), 1);
     assert_eq!(active[0]["kid"], second["kid"]);
     assert!(keys.as_array().into_iter().flatten().any(|k| k["kid"] == first["kid"] && k["publish_until"].is_i64()));
+    // Staged by default: published after one reload interval, signing after key_publish_ahead.
+    let lead = |r: &serde_json::Value, field: &str| r[field].as_i64().unwrap() - r["active_from"].as_i64().unwrap();
+    assert_eq!(lead(&second, "published_from"), 30 - 600);
+    let text = run(&["keys", "rotate"]);
+    assert!(text.contains("published from") && text.contains("signing from"), "{text}");
+    let urgent = json(&run(&["keys", "rotate", "--now", "--json"]));
+    assert_eq!(lead(&urgent, "published_from"), 0);
+    let text = run(&["keys", "rotate", "--now"]);
+    assert!(text.contains("signing now") && text.contains("max-age 300 s"), "{text}");
+    let listed = run(&["keys", "list"]);
+    assert!(listed.contains("staged") && listed.contains("signing"), "{listed}");
     assert!(fail(&["keys", "rotate", "--alg", "HS256"]).contains("ES256"));
 }
 

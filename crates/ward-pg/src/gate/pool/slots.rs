@@ -368,7 +368,7 @@ mod tests {
     async fn patience_ends_after_releases_of_other_identities_or_on_time() {
         let (a, b) = (digest(1), digest(2));
         let mut peers = Vec::new();
-        let slots = Slots::new(8, Duration::from_secs(60));
+        let slots = Slots::new(PATIENCE_RELEASES as usize + 2, Duration::from_secs(60));
         let _a_slot = granted(slots.claim(a)).slot;
         let b_slots: Vec<Slot> = (0..=PATIENCE_RELEASES).map(|_| granted(slots.claim(b)).slot).collect();
         let mut b_slots = b_slots.into_iter();

@@ -237,6 +237,21 @@ mod tests {
     }
 
     #[test]
+    fn attribute_claim_names_are_their_own() {
+        for (var, value) in [
+            ("WARD_TOKENS__CLAIMS__ROLES", "sub"),
+            ("WARD_TOKENS__CLAIMS__TENANT", ""),
+            ("WARD_TOKENS__CLAIMS__TENANT", "roles"),
+        ] {
+            let err = load(None, env(&[(var, value)]), &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("tokens.claims"), "{var}={value}: {err}");
+        }
+        let ok =
+            load(None, env(&[("WARD_TOKENS__CLAIMS__ROLES", "https://ward.example/roles")]), &Overrides::default());
+        assert_eq!(ok.unwrap().tokens.claims.roles, "https://ward.example/roles");
+    }
+
+    #[test]
     fn unknown_environment_variables_are_set_aside_and_kubernetes_ones_ignored() {
         let config = load(
             None,

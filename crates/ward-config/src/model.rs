@@ -95,6 +95,24 @@ pub struct TokenConfig {
     /// How often a node re-reads the signing keys; a rotation reaches every node within it.
     #[serde(with = "humantime_serde")]
     pub key_reload_interval: Duration,
+    /// Names of the claims that say who a token is about.
+    pub claims: ClaimNames,
+}
+
+/// The claim names under which tokens carry a subject's attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimNames {
+    /// Roles, as a JSON array of strings: what gates' `roles` rules match.
+    pub roles: String,
+    /// The tenant, a string.
+    pub tenant: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self { roles: "roles".into(), tenant: "tenant".into() }
+    }
 }
 
 impl TokenConfig {
@@ -117,6 +135,7 @@ impl Default for TokenConfig {
             max_assertion_lifetime: Duration::from_secs(5 * 60),
             key_publish_ahead: Duration::from_secs(10 * 60),
             key_reload_interval: Duration::from_secs(30),
+            claims: ClaimNames::default(),
         }
     }
 }

@@ -25,6 +25,19 @@ pub fn validate(config: &mut Config) -> Result<(), String> {
             tokens.key_reload_interval.as_secs()
         ));
     }
+    const REGISTERED: &[&str] =
+        &["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "sid", "azp", "auth_time", "nonce"];
+    let names = &config.tokens.claims;
+    for (what, name) in [("roles", &names.roles), ("tenant", &names.tenant)] {
+        if name.is_empty() || REGISTERED.contains(&name.as_str()) {
+            return Err(format!(
+                "tokens.claims.{what} {name:?} must be a claim name of its own, not empty or registered"
+            ));
+        }
+    }
+    if names.roles == names.tenant {
+        return Err("tokens.claims.roles and tokens.claims.tenant must differ".into());
+    }
     if config.tokens.audience.is_empty() || config.tokens.audience.iter().any(|a| a.trim().is_empty()) {
         return Err("tokens.audience needs at least one non-empty value".into());
     }

@@ -50,6 +50,9 @@ pub struct NewClient {
     pub skip_consent: bool,
     /// A resource server that may introspect other clients' tokens.
     pub may_introspect: bool,
+    /// Roles and tenant its client-credentials tokens carry.
+    pub roles: Vec<String>,
+    pub tenant: Option<String>,
 }
 
 /// A created client, with its secret — the only time the secret is ever shown.
@@ -122,6 +125,9 @@ impl<S: ClientStore + ScopeStore + KeyStore> Admin<'_, S> {
         if let Some(g) = grant_types.iter().find(|g| !g.allowed_for(new.client_type)) {
             return Err(AdminError::Invalid(format!("a {} client cannot use the {g} grant", new.client_type)));
         }
+        let roles: Vec<String> =
+            new.roles.iter().map(|r| attribute("role", r)).collect::<Result<BTreeSet<_>, _>>()?.into_iter().collect();
+        let tenant = new.tenant.as_deref().map(|t| attribute("tenant", t)).transpose()?;
         let redirect_uris = new
             .redirect_uris
             .iter()
@@ -145,6 +151,8 @@ impl<S: ClientStore + ScopeStore + KeyStore> Admin<'_, S> {
             jwks_uri,
             skip_consent: new.skip_consent,
             may_introspect: new.may_introspect,
+            roles,
+            tenant,
             created_at: now,
             updated_at: now,
         };
@@ -247,6 +255,21 @@ fn validate_client_id(id: &str) -> Result<String, AdminError> {
     } else {
         Err(AdminError::Invalid(format!(
             "client id {id:?} must be 1-{MAX_CLIENT_ID_LEN} characters of A-Z a-z 0-9 - . _ ~"
+        )))
+    }
+}
+
+/// A role or tenant name: 1-128 characters, no control characters, no surrounding spaces.
+fn attribute(what: &str, value: &str) -> Result<String, AdminError> {
+    let ok = !value.is_empty()
+        && value.chars().count() <= 128
+        && value.trim() == value
+        && !value.chars().any(char::is_control);
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(AdminError::Invalid(format!(
+            "a {what} is 1-128 characters, without control characters or surrounding spaces"
         )))
     }
 }

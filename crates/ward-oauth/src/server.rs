@@ -35,6 +35,9 @@ pub struct Settings {
     pub key_publish_ahead: Duration,
     /// How often every node re-reads the keys.
     pub key_reload_interval: Duration,
+    /// Claim names for roles and tenant.
+    pub roles_claim: String,
+    pub tenant_claim: String,
 }
 
 impl Settings {

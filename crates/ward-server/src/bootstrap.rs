@@ -93,6 +93,8 @@ pub fn settings(config: &Config) -> Settings {
         revocation_sync_interval: config.tokens.revocation_sync_interval,
         key_publish_ahead: config.tokens.key_publish_ahead,
         key_reload_interval: config.tokens.key_reload_interval,
+        roles_claim: config.tokens.claims.roles.clone(),
+        tenant_claim: config.tokens.claims.tenant.clone(),
     }
 }
 

@@ -30,6 +30,10 @@ pub struct ClientRecord {
     pub skip_consent: bool,
     /// A resource server that may introspect tokens issued to other clients (RFC 7662 §4).
     pub may_introspect: bool,
+    /// Roles its client-credentials tokens carry (what gates map to accounts).
+    pub roles: Vec<String>,
+    /// The tenant its client-credentials tokens carry.
+    pub tenant: Option<String>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -53,7 +57,7 @@ pub trait ClientStore: Send + Sync {
 // runtime-built SQL text).
 macro_rules! columns {
     () => {
-        "client_id, name, client_type, grant_types, redirect_uris, scopes, auth_method, secret_hash, jwks, jwks_uri, skip_consent, may_introspect, created_at, updated_at"
+        "client_id, name, client_type, grant_types, redirect_uris, scopes, auth_method, secret_hash, jwks, jwks_uri, skip_consent, may_introspect, roles, tenant, created_at, updated_at"
     };
 }
 
@@ -61,10 +65,11 @@ impl ClientStore for SqlStore {
     async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
         let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
         let redirect_uris = serde_json::to_string(&c.redirect_uris).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let roles = serde_json::to_string(&c.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(concat!(
             "INSERT INTO clients (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(&c.client_id)
         .bind(&c.name)
@@ -78,6 +83,8 @@ impl ClientStore for SqlStore {
         .bind(c.jwks_uri.as_deref())
         .bind(i64::from(c.skip_consent))
         .bind(i64::from(c.may_introspect))
+        .bind(roles)
+        .bind(c.tenant.as_deref())
         .bind(c.created_at)
         .bind(c.updated_at)
         .execute(self.write())
@@ -149,6 +156,9 @@ fn decode(row: &AnyRow) -> Result<ClientRecord> {
         jwks_uri: row.try_get("jwks_uri")?,
         skip_consent: flag(row.try_get("skip_consent")?),
         may_introspect: flag(row.try_get("may_introspect")?),
+        roles: serde_json::from_str(&row.try_get::<String, _>("roles")?)
+            .map_err(|e| corrupt("roles", e.to_string()))?,
+        tenant: row.try_get("tenant")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         client_id,

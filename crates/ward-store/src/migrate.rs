@@ -30,6 +30,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_staged_keys.sql"),
         postgres: include_str!("../migrations/postgres/0003_staged_keys.sql"),
     },
+    Migration {
+        version: 4,
+        name: "client attributes",
+        sqlite: include_str!("../migrations/sqlite/0004_client_attributes.sql"),
+        postgres: include_str!("../migrations/postgres/0004_client_attributes.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -250,5 +250,7 @@ pub fn confidential(id: &str, scopes: &str) -> Result<NewClient> {
         jwks_uri: None,
         skip_consent: false,
         may_introspect: false,
+        roles: Vec::new(),
+        tenant: None,
     })
 }

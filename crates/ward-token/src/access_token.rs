@@ -39,4 +39,8 @@ pub struct AccessTokenClaims {
     pub client_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// What the token says about its subject (roles, tenant, …), under the issuer's configured
+    /// claim names.
+    #[serde(flatten)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }

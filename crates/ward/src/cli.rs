@@ -101,7 +101,7 @@ pub struct Output {
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
     /// Register a client. A generated secret is printed once.
-    Create(CreateClient),
+    Create(Box<CreateClient>),
     List(Output),
     Show {
         client_id: String,
@@ -152,6 +152,12 @@ pub struct CreateClient {
     /// Do not ask users for consent.
     #[arg(long)]
     pub skip_consent: bool,
+    /// A role its client-credentials tokens carry (repeatable): what gates' `roles` rules match.
+    #[arg(long = "role", value_name = "ROLE")]
+    pub roles: Vec<String>,
+    /// The tenant its client-credentials tokens carry.
+    #[arg(long)]
+    pub tenant: Option<String>,
     /// A resource server (a gate, an API) that may introspect tokens issued to other clients.
     /// Without it, a client introspecting another client's token learns only `active: false`.
     #[arg(long)]

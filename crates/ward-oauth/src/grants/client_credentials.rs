@@ -22,6 +22,8 @@ impl<S: Store> AuthorizationServer<S> {
             tracing::debug!(refused = %refused.join(" "), "scopes not allowed for this client");
             return Err(OAuthError::invalid_scope("a requested scope is not allowed for this client"));
         }
-        self.issue_access_token(client, client.id(), &scope, GrantType::ClientCredentials)
+        // The client is the subject: its roles and tenant are the token's (RFC 9068 §2.2.3.1).
+        let attributes = self.attributes(&client.record.roles, client.record.tenant.as_deref());
+        self.issue_access_token(client, client.id(), &scope, GrantType::ClientCredentials, attributes)
     }
 }

@@ -63,6 +63,22 @@ impl<S: Store> AuthorizationServer<S> {
         }
     }
 
+    /// The attribute claims of a subject with these roles and tenant, under the configured names.
+    pub(crate) fn attributes(
+        &self,
+        roles: &[String],
+        tenant: Option<&str>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut attributes = serde_json::Map::new();
+        if !roles.is_empty() {
+            attributes.insert(self.settings.roles_claim.clone(), serde_json::json!(roles));
+        }
+        if let Some(tenant) = tenant {
+            attributes.insert(self.settings.tenant_claim.clone(), serde_json::json!(tenant));
+        }
+        attributes
+    }
+
     /// Signs an access token. Writes nothing: the token is its own record until revoked.
     pub(crate) fn issue_access_token(
         &self,
@@ -70,6 +86,7 @@ impl<S: Store> AuthorizationServer<S> {
         subject: &str,
         scope: &ScopeSet,
         grant_type: GrantType,
+        attributes: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Issued, OAuthError> {
         let now = self.clock.now();
         let ttl = self.settings.access_token_ttl_secs();
@@ -84,6 +101,7 @@ impl<S: Store> AuthorizationServer<S> {
             jti: jti.clone(),
             client_id: client.id().to_owned(),
             scope: scope.clone(),
+            attributes,
         };
         let keyring = self.keys.current();
         let access_token = jws::sign(keyring.signing_key(now), ACCESS_TOKEN_TYP, &claims)

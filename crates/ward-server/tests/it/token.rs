@@ -12,6 +12,7 @@ ward_testkit::on_both_backends!(
     malformed_requests_get_invalid_request,
     oversize_bodies_get_413,
     unknown_and_unauthorized_grants,
+    a_clients_roles_and_tenant_travel_in_its_tokens,
 );
 
 async fn issues_a_jwt_that_verifies_against_the_jwks(backend: StoreBackend) -> Result<()> {
@@ -151,4 +152,36 @@ async fn unknown_and_unauthorized_grants(backend: StoreBackend) -> Result<()> {
         post_raw(&issuer, "/oauth/token", FORM, "grant_type=client_credentials&client_id=cli", None).await?;
     assert_eq!((status, json["error"].as_str()), (400, Some("unauthorized_client")));
     issuer.stop().await
+}
+
+async fn a_clients_roles_and_tenant_travel_in_its_tokens(backend: StoreBackend) -> Result<()> {
+    for (roles_claim, tenant_claim) in [("roles", "tenant"), ("https://ward.example/roles", "org")] {
+        let (r, t) = (roles_claim.to_owned(), tenant_claim.to_owned());
+        let issuer = TestIssuer::builder(backend)
+            .configure(move |c| {
+                c.tokens.claims.roles = r;
+                c.tokens.claims.tenant = t;
+            })
+            .start()
+            .await?;
+        let mut new = ward_testkit::issuer::confidential("reporting", "")?;
+        new.roles = vec!["reader".into(), "x,admin".into()];
+        new.tenant = Some("acme".into());
+        let created = issuer.create_client(new).await?;
+        let client = ward_testkit::TestClient {
+            id: created.client.client_id.clone(),
+            secret: created.client_secret.clone().unwrap_or_default(),
+        };
+        let token = issuer.access_token(&client).await?;
+        let (_, claims) = verify_with_jwks(&issuer, &token).await?;
+        assert_eq!(claims[roles_claim], serde_json::json!(["reader", "x,admin"]), "an array: a comma splits nothing");
+        assert_eq!(claims[tenant_claim], "acme");
+
+        // A client without them: no such claims at all.
+        let plain = issuer.confidential_client("plain", "").await?;
+        let (_, claims) = verify_with_jwks(&issuer, &issuer.access_token(&plain).await?).await?;
+        assert!(claims.get(roles_claim).is_none() && claims.get(tenant_claim).is_none());
+        issuer.stop().await?;
+    }
+    Ok(())
 }

@@ -31,6 +31,8 @@ fn client(id: &str) -> ClientRecord {
         jwks_uri: None,
         skip_consent: true,
         may_introspect: true,
+        roles: vec!["reader".into(), "x,admin".into()],
+        tenant: Some("acme".into()),
         created_at: 100,
         updated_at: 100,
     }

@@ -40,6 +40,8 @@ fn round_trip(database: Option<&str>) {
     assert!(run(&["client", "show", "gate"]).contains("introspects:    true"));
 
     assert!(fail(&["client", "create", "--name", "X", "--id", "reporting"]).contains("already exists"));
+    assert!(fail(&["client", "create", "--name", "X", "--role", " reader"]).contains("a role is 1-128 characters"));
+    assert!(fail(&["client", "create", "--name", "X", "--tenant", ""]).contains("a tenant is 1-128 characters"));
     assert!(fail(&["client", "create", "--name", "X", "--scope", "db:admin"]).contains("undeclared scopes: db:admin"));
     assert!(
         fail(&["client", "create", "--name", "X", "--type", "public", "--grant-type", "client_credentials"])

@@ -105,6 +105,79 @@ accounts.svc_reader = {{ password = "reader-secret" }}
     assert!(!logs.contains(&token) && !logs.contains("writer-secret"), "no token or password in the logs");
 }
 
+/// One `ward serve` that is both the issuer and a gate trusting it: a client registered with
+/// `--role reader` reaches PostgreSQL as the reader account, with its id as the identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ward_client_credentials_token_reaches_postgres_as_its_role() {
+    let db = gate_db().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (http, port) = (ward_testkit::pg::free_port().unwrap(), ward_testkit::pg::free_port().unwrap());
+    let issuer = format!("http://127.0.0.1:{http}");
+    let config = format!(
+        r#"
+issuer = "{issuer}"
+listen = "127.0.0.1:{http}"
+
+[[trust]]
+issuer = "{issuer}"
+
+[[gate.postgres]]
+listen = "127.0.0.1:{port}"
+upstream = {{ host = "127.0.0.1", port = {pg}, database = "app" }}
+pool_mode = "transaction"
+roles = [{{ role = "writer", account = "svc_writer" }}, {{ role = "reader", account = "svc_reader" }}]
+accounts.svc_writer = {{ password = "writer-secret" }}
+accounts.svc_reader = {{ password = "reader-secret" }}
+"#,
+        pg = db.cluster.port,
+    );
+    let child = serve(dir.path(), &config, port, &[], Stdio::null()).await;
+    let admin = |args: &[&str]| {
+        let mut cmd = ward(&dir.path().join("data"));
+        cmd.arg("--config").arg(dir.path().join("ward.toml")).arg("admin").args(args);
+        crate::run_ok(&mut cmd)
+    };
+    let created = crate::json(&admin(&[
+        "client",
+        "create",
+        "--name",
+        "Reporting",
+        "--id",
+        "reporting",
+        "--role",
+        "reader",
+        "--tenant",
+        "acme",
+        "--json",
+    ]));
+    assert_eq!(created["roles"], serde_json::json!(["reader"]));
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let response = reqwest::Client::new()
+        .post(format!("{issuer}/oauth/token"))
+        .basic_auth("reporting", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+
+    let mut psql = std::process::Command::new("psql");
+    psql.arg(format!("host=127.0.0.1 port={port} dbname=app user=reporting sslmode=disable"))
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "select current_user, current_setting('app.user_id'), current_setting('app.roles')",
+        ])
+        .env("PGPASSWORD", &token);
+    let out = tokio::task::spawn_blocking(move || psql.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "svc_reader|reporting|{\"reader\"}");
+    stop(child).await;
+}
+
 /// `ward serve` with `config` (written into `dir`), returned once `port` accepts connections.
 async fn serve(dir: &std::path::Path, config: &str, port: u16, env: &[(&str, &str)], stderr: Stdio) -> Child {
     let config_path = dir.join("ward.toml");

@@ -13,7 +13,7 @@ use crate::cli::{ClientCommand, ClientTypeArg, CreateClient};
 
 pub async fn run(admin: &AdminCtx<'_>, command: ClientCommand) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Create(args) => create(admin, args).await,
+        ClientCommand::Create(args) => create(admin, *args).await,
         ClientCommand::List(output) => {
             let clients = admin.list_clients().await?;
             emit(output, &clients, || {
@@ -77,6 +77,8 @@ async fn create(admin: &AdminCtx<'_>, args: CreateClient) -> anyhow::Result<()> 
             jwks_uri: args.jwks_uri,
             skip_consent: args.skip_consent,
             may_introspect: args.introspect,
+            roles: args.roles,
+            tenant: args.tenant,
         })
         .await?;
     emit(args.output, &created, || {
@@ -101,7 +103,7 @@ fn describe(c: &ClientRecord) -> String {
         _ => "-".to_owned(),
     };
     format!(
-        "client_id:      {}\nname:           {}\ntype:           {}\nauth method:    {}\ngrant types:    {}\nscopes:         {}\nredirect URIs:  {}\nkeys:           {}\nskip consent:   {}\nintrospects:    {}\ncreated:        {} UTC\n",
+        "client_id:      {}\nname:           {}\ntype:           {}\nauth method:    {}\ngrant types:    {}\nscopes:         {}\nredirect URIs:  {}\nkeys:           {}\nskip consent:   {}\nintrospects:    {}\nroles:          {}\ntenant:         {}\ncreated:        {} UTC\n",
         c.client_id,
         c.name,
         c.client_type,
@@ -112,6 +114,8 @@ fn describe(c: &ClientRecord) -> String {
         keys,
         c.skip_consent,
         c.may_introspect,
+        if c.roles.is_empty() { "-".to_owned() } else { c.roles.join(" ") },
+        c.tenant.as_deref().unwrap_or("-"),
         format_time(c.created_at),
     )
 }

@@ -31,6 +31,8 @@ pub struct Config {
     /// Issuers whose tokens gates accept.
     pub trust: Vec<TrustConfig>,
     pub gate: GateConfig,
+    /// argon2id cost of user passwords.
+    pub passwords: PasswordConfig,
     /// `WARD_*` environment variables that name no setting: ignored, and warned about once
     /// logging is up. Not configuration itself.
     #[serde(skip)]
@@ -51,6 +53,7 @@ impl Default for Config {
             log: LogConfig::default(),
             trust: Vec::new(),
             gate: GateConfig::default(),
+            passwords: PasswordConfig::default(),
             ignored_env: Vec::new(),
         }
     }
@@ -97,6 +100,24 @@ pub struct TokenConfig {
     pub key_reload_interval: Duration,
     /// Names of the claims that say who a token is about.
     pub claims: ClaimNames,
+}
+
+/// argon2id parameters for user passwords. The defaults are OWASP's first recommendation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    /// Memory per hash, in KiB.
+    pub memory_kib: u32,
+    /// Passes over the memory.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+    }
 }
 
 /// The claim names under which tokens carry a subject's attributes.

@@ -38,6 +38,13 @@ pub fn validate(config: &mut Config) -> Result<(), String> {
     if names.roles == names.tenant {
         return Err("tokens.claims.roles and tokens.claims.tenant must differ".into());
     }
+    let p = &config.passwords;
+    if !(8 * p.parallelism..=4 * 1024 * 1024).contains(&p.memory_kib)
+        || !(1..=64).contains(&p.iterations)
+        || !(1..=16).contains(&p.parallelism)
+    {
+        return Err("passwords: memory_kib from 8 × parallelism to 4 GiB, iterations 1-64, parallelism 1-16".into());
+    }
     if config.tokens.audience.is_empty() || config.tokens.audience.iter().any(|a| a.trim().is_empty()) {
         return Err("tokens.audience needs at least one non-empty value".into());
     }

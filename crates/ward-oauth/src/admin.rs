@@ -259,8 +259,8 @@ fn validate_client_id(id: &str) -> Result<String, AdminError> {
     }
 }
 
-/// A role or tenant name: 1-128 characters, no control characters, no surrounding spaces.
-fn attribute(what: &str, value: &str) -> Result<String, AdminError> {
+/// A role, group, tenant, email or name: 1-128 characters, no control characters, no surrounding spaces.
+pub(crate) fn attribute(what: &str, value: &str) -> Result<String, AdminError> {
     let ok = !value.is_empty()
         && value.chars().count() <= 128
         && value.trim() == value

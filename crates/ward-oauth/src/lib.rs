@@ -11,6 +11,7 @@
 //! - [`revocation_cache`] — this node's view of revoked tokens, synced from the store.
 //! - [`introspect`] — RFC 7662. [`revoke`]: RFC 7009. [`discovery`]: RFC 8414 + OIDC metadata.
 //! - [`admin`] — client and scope administration used by the CLI.
+//! - [`users`] — user administration and argon2id password hashing.
 //! - [`maintenance`] — purging rows whose tokens have expired.
 
 pub mod admin;
@@ -25,6 +26,7 @@ pub mod params;
 pub mod revocation_cache;
 pub mod revoke;
 pub mod server;
+pub mod users;
 
 pub use params::FormParams;
 pub use server::{AuthorizationServer, Settings, Store};

@@ -21,6 +21,7 @@ pub mod migrate;
 pub mod replay;
 pub mod revocations;
 pub mod scopes;
+pub mod users;
 
 pub use clients::{ClientRecord, ClientStore};
 pub use db::{Backend, SqlStore};
@@ -29,3 +30,4 @@ pub use keys::{KeyStore, StoredKey};
 pub use replay::ReplayStore;
 pub use revocations::RevocationStore;
 pub use scopes::{ScopeRecord, ScopeStore};
+pub use users::{UserRecord, UserStore};

@@ -51,6 +51,9 @@ pub enum AdminCommand {
     /// Registered clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// People who sign in.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Declared scopes.
     #[command(subcommand)]
     Scope(ScopeCommand),
@@ -63,6 +66,74 @@ pub enum AdminCommand {
     /// The `ward` schema that PostgreSQL policies call to read the signed identity.
     #[command(subcommand)]
     Pg(PgCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user. The password is asked for on the terminal, or read from standard input
+    /// with --password-stdin; never from the command line.
+    Create(Box<CreateUser>),
+    List(Output),
+    Show {
+        username: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Stop a user from signing in.
+    Disable {
+        username: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    Enable {
+        username: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    Delete {
+        username: String,
+    },
+    /// Set a new password (asked for, or --password-stdin).
+    SetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    AddRole {
+        username: String,
+        role: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    RemoveRole {
+        username: String,
+        role: String,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateUser {
+    pub username: String,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A role (repeatable): what gates' `roles` rules match.
+    #[arg(long = "role", value_name = "ROLE")]
+    pub roles: Vec<String>,
+    /// A group (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 #[derive(Subcommand, Debug)]

@@ -15,6 +15,7 @@ ward_testkit::on_both_backends!(
     keys_rotate_and_stay_published,
     revocations,
     assertion_jtis_are_single_use,
+    users_round_trip,
 );
 
 fn client(id: &str) -> ClientRecord {
@@ -175,5 +176,35 @@ async fn assertion_jtis_are_single_use(backend: StoreBackend) -> anyhow::Result<
     let (a, b) = tokio::join!(s.first_use_of_jti("c1", "race", 100), s.first_use_of_jti("c1", "race", 100));
     assert!(a? ^ b?);
     assert_eq!(s.purge_jtis(150).await?, 3);
+    t.finish().await
+}
+
+async fn users_round_trip(backend: StoreBackend) -> anyhow::Result<()> {
+    use ward_store::{UserRecord, UserStore};
+    let t = TestStore::new(backend).await?;
+    let s = &t.store;
+    let ada = UserRecord {
+        username: "ada".into(),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        disabled: false,
+        roles: vec!["reader".into(), "x,admin".into()],
+        groups: vec!["eng".into()],
+        tenant: Some("acme".into()),
+        email: Some("ada@example.com".into()),
+        name: Some("Ada Lovelace".into()),
+        created_at: 10,
+        updated_at: 10,
+    };
+    s.insert_user(&ada).await?;
+    assert!(matches!(s.insert_user(&ada).await, Err(ward_store::StoreError::Conflict(_))));
+    assert_eq!(s.get_user("ada").await?, Some(ada.clone()));
+    let changed = UserRecord { disabled: true, roles: vec![], password_hash: None, updated_at: 20, ..ada.clone() };
+    assert!(s.update_user(&changed).await?);
+    assert_eq!(s.get_user("ada").await?, Some(changed));
+    assert!(!s.update_user(&UserRecord { username: "nobody".into(), ..ada.clone() }).await?);
+    assert_eq!(s.list_users().await?.len(), 1);
+    assert!(s.delete_user("ada").await?);
+    assert!(!s.delete_user("ada").await?);
+    assert_eq!(s.get_user("ada").await?, None);
     t.finish().await
 }

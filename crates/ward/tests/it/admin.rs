@@ -107,6 +107,60 @@ fn round_trip(database: Option<&str>) {
     let listed = run(&["keys", "list"]);
     assert!(listed.contains("staged") && listed.contains("signing"), "{listed}");
     assert!(fail(&["keys", "rotate", "--alg", "HS256"]).contains("ES256"));
+
+    users(d, database);
+}
+
+/// `ward admin user …`, the password on standard input (never on the command line).
+fn users(d: &Path, database: Option<&str>) {
+    let run = |args: &[&str]| run_ok(&mut admin(d, database, args));
+    let fail = |args: &[&str]| String::from_utf8_lossy(&run_err(&mut admin(d, database, args)).stderr).into_owned();
+    let with_stdin = |args: &[&str], input: &str| {
+        use std::io::Write as _;
+        let mut child = admin(d, database, args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let password = "correct horse battery staple";
+    let out = with_stdin(
+        &["user", "create", "ada", "--email", "ada@example.com", "--role", "reader", "--password-stdin", "--json"],
+        &format!("{password}\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(created["username"], "ada");
+    assert_eq!(created["roles"], serde_json::json!(["reader"]));
+    assert!(created.get("password_hash").is_none(), "the hash is not printed");
+    let shown = run(&["user", "show", "ada"]);
+    assert!(shown.contains("password:  set") && !shown.contains(password), "{shown}");
+
+    // Refused: a short password, a taken name, a bad name, and no password source at all.
+    let short = with_stdin(&["user", "create", "bob", "--password-stdin"], "short\n");
+    assert!(String::from_utf8_lossy(&short.stderr).contains("12 characters or more"));
+    let taken = with_stdin(&["user", "create", "ada", "--password-stdin"], &format!("{password}\n"));
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("already exists"));
+    let bad = with_stdin(&["user", "create", "a b", "--password-stdin"], &format!("{password}\n"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("a username is"));
+    let no_tty = with_stdin(&["user", "create", "carol"], "");
+    assert!(String::from_utf8_lossy(&no_tty.stderr).contains("--password-stdin"));
+
+    assert!(run(&["user", "disable", "ada"]).contains("disabled user ada"));
+    assert_eq!(json(&run(&["user", "list", "--json"]))[0]["disabled"], true);
+    run(&["user", "enable", "ada"]);
+    let roles = json(&run(&["user", "add-role", "ada", "writer", "--json"]));
+    assert_eq!(roles["roles"], serde_json::json!(["reader", "writer"]));
+    let roles = json(&run(&["user", "remove-role", "ada", "reader", "--json"]));
+    assert_eq!(roles["roles"], serde_json::json!(["writer"]));
+    assert!(fail(&["user", "remove-role", "ada", "reader"]).contains("not found"));
+    let reset = with_stdin(&["user", "set-password", "ada", "--password-stdin"], "another long passphrase\n");
+    assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
+    run(&["user", "delete", "ada"]);
+    assert!(fail(&["user", "show", "ada"]).contains("not found"));
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod keys;
 mod pg;
 mod scope;
 mod tls;
+mod user;
 
 use serde::Serialize;
 use ward_config::Config;
@@ -27,6 +28,7 @@ pub async fn run(config: Config, command: AdminCommand, database: Option<String>
     let admin = Admin { store: &store, clock: &SystemClock, entropy: &OsEntropy };
     let result = match command {
         AdminCommand::Client(c) => client::run(&admin, c).await,
+        AdminCommand::User(c) => user::run(&config, &store, c).await,
         AdminCommand::Scope(c) => scope::run(&admin, c).await,
         AdminCommand::Keys(c) => keys::run(&config, &store, c).await,
         AdminCommand::Tls(_) | AdminCommand::Pg(_) => Ok(()),

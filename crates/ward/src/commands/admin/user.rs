@@ -1,0 +1,129 @@
+//! `ward admin user …`. Passwords come from the terminal (asked twice, not echoed) or from
+//! standard input with `--password-stdin`, never from the command line, where `ps` and shell
+//! history would see them.
+
+use std::fmt::Write as _;
+use std::io::{BufRead as _, IsTerminal as _};
+
+use anyhow::{Context as _, bail};
+use ward_config::Config;
+use ward_core::SystemClock;
+use ward_oauth::users::{NewUser, PasswordHashing, UserAdmin};
+use ward_store::{SqlStore, UserRecord};
+
+use super::{emit, format_time};
+use crate::cli::UserCommand;
+
+pub async fn run(config: &Config, store: &SqlStore, command: UserCommand) -> anyhow::Result<()> {
+    let p = config.passwords;
+    let hashing = PasswordHashing { memory_kib: p.memory_kib, iterations: p.iterations, parallelism: p.parallelism };
+    let admin = UserAdmin { store, clock: &SystemClock, hashing };
+    match command {
+        UserCommand::Create(args) => {
+            let args = *args;
+            let password = read_password(args.password_stdin)?;
+            let user = admin
+                .create_user(NewUser {
+                    username: args.username,
+                    password: Some(password),
+                    roles: args.roles,
+                    groups: args.groups,
+                    tenant: args.tenant,
+                    email: args.email,
+                    name: args.name,
+                })
+                .await?;
+            emit(args.output, &user, || format!("created user {}\n{}", user.username, describe(&user)))
+        }
+        UserCommand::List(output) => {
+            let users = admin.list_users().await?;
+            emit(output, &users, || {
+                let mut out = format!("{:<32} {:<9} {:<24} {}\n", "USERNAME", "STATE", "ROLES", "EMAIL");
+                for u in &users {
+                    let _ = writeln!(
+                        out,
+                        "{:<32} {:<9} {:<24} {}",
+                        u.username,
+                        state(u),
+                        list(&u.roles),
+                        u.email.as_deref().unwrap_or("-")
+                    );
+                }
+                out
+            })
+        }
+        UserCommand::Show { username, output } => {
+            let user = admin.get_user(&username).await?;
+            emit(output, &user, || describe(&user))
+        }
+        UserCommand::Disable { username, output } => {
+            let user = admin.set_disabled(&username, true).await?;
+            emit(output, &user, || format!("disabled user {username}"))
+        }
+        UserCommand::Enable { username, output } => {
+            let user = admin.set_disabled(&username, false).await?;
+            emit(output, &user, || format!("enabled user {username}"))
+        }
+        UserCommand::Delete { username } => {
+            admin.delete_user(&username).await?;
+            println!("deleted user {username}");
+            Ok(())
+        }
+        UserCommand::SetPassword { username, password_stdin } => {
+            admin.get_user(&username).await?;
+            let password = read_password(password_stdin)?;
+            admin.set_password(&username, &password).await?;
+            println!("set the password of user {username}");
+            Ok(())
+        }
+        UserCommand::AddRole { username, role, output } => {
+            let user = admin.add_role(&username, &role).await?;
+            emit(output, &user, || format!("user {username} has roles {}", list(&user.roles)))
+        }
+        UserCommand::RemoveRole { username, role, output } => {
+            let user = admin.remove_role(&username, &role).await?;
+            emit(output, &user, || format!("user {username} has roles {}", list(&user.roles)))
+        }
+    }
+}
+
+/// The first line of standard input, or asked for twice on the terminal.
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no terminal to ask for the password on: pass it on standard input with --password-stdin");
+    }
+    let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+    let again = rpassword::prompt_password("Again: ").context("reading the password")?;
+    if first != again {
+        bail!("the passwords differ");
+    }
+    Ok(first)
+}
+
+fn state(u: &UserRecord) -> &'static str {
+    if u.disabled { "disabled" } else { "active" }
+}
+
+fn list(values: &[String]) -> String {
+    if values.is_empty() { "-".into() } else { values.join(" ") }
+}
+
+fn describe(u: &UserRecord) -> String {
+    format!(
+        "username:  {}\nstate:     {}\nname:      {}\nemail:     {}\nroles:     {}\ngroups:    {}\ntenant:    {}\npassword:  {}\ncreated:   {} UTC\n",
+        u.username,
+        state(u),
+        u.name.as_deref().unwrap_or("-"),
+        u.email.as_deref().unwrap_or("-"),
+        list(&u.roles),
+        list(&u.groups),
+        u.tenant.as_deref().unwrap_or("-"),
+        if u.password_hash.is_some() { "set" } else { "none" },
+        format_time(u.created_at),
+    )
+}

@@ -27,6 +27,10 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// `WARD_*` variables that are read elsewhere, not configuration keys: the configuration file's
+/// path, and the first admin's password (read once by `serve`, never stored in the config).
+const NOT_SETTINGS: &[&str] = &["WARD_CONFIG", "WARD_ADMIN_PASSWORD"];
+
 /// Values given as command-line flags; they win over everything else.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -58,7 +62,7 @@ pub fn load(
 
     let mut env_vars: Vec<(String, String)> = env
         .into_iter()
-        .filter(|(k, _)| k.starts_with("WARD_") && k != "WARD_CONFIG" && !k.starts_with("WARD_TEST_"))
+        .filter(|(k, _)| k.starts_with("WARD_") && !NOT_SETTINGS.contains(&k.as_str()) && !k.starts_with("WARD_TEST_"))
         .collect();
     env_vars.sort();
     let mut ignored_env = Vec::new();
@@ -269,6 +273,7 @@ mod tests {
                 ("WARD_LISTNE", "x"),
                 ("WARD_PORT_X_TCP", "y"),
                 ("WARD_LOG__ACCESS_LOG", "false"),
+                ("WARD_ADMIN_PASSWORD", "read by serve, not a setting"),
             ]),
             &Overrides::default(),
         )

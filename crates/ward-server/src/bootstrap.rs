@@ -112,7 +112,7 @@ pub async fn start_issuer(
 /// Creates the data directory readable by its owner only: it holds the database and perhaps
 /// the key-encryption key. One that already exists with looser permissions is tightened to
 /// 0700, with a warning; if that is not possible, Ward refuses to start and says how to fix it.
-fn ensure_dir(dir: &Path) -> Result<(), BootError> {
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), BootError> {
     let failed = |source| BootError::DataDir { path: dir.display().to_string(), source };
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);

@@ -7,11 +7,13 @@
 //! - [`handlers`] — one module per endpoint family.
 //! - [`telemetry`] — logging set-up, request ids, access log, Prometheus metrics.
 //! - [`bootstrap`] — from a `Config` to a running `AuthorizationServer` (store, migrations, key-encryption key).
+//! - [`first_start`] — the `admin` user and the `ward-cli` client of a fresh installation.
 //! - [`serve`] — the accept loop: header-read timeout, connection cap, graceful shutdown, background jobs.
 
 pub mod bootstrap;
 pub mod error;
 pub mod extract;
+pub mod first_start;
 pub mod handlers;
 pub mod router;
 pub mod serve;

@@ -5,6 +5,7 @@
 mod assertion;
 mod client_auth;
 mod errors;
+mod first_start;
 mod introspect_revoke;
 mod keys;
 mod operations;

@@ -26,6 +26,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut issuer_store = None;
     if config.issuer_enabled {
         let oauth = Arc::new(ward_server::start_issuer(&config, Arc::new(SystemClock), Arc::new(OsEntropy)).await?);
+        let admin_password = std::env::var(ward_server::first_start::ADMIN_PASSWORD_ENV).ok();
+        ward_server::first_start::provision(&config, oauth.store(), &SystemClock, &OsEntropy, admin_password).await?;
         let state = AppState::new(oauth.clone(), telemetry::prometheus());
         let limits = RouterLimits {
             max_body_bytes: config.http.max_body_bytes,

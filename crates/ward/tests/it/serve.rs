@@ -56,6 +56,19 @@ async fn first_start_issues_verifiable_tokens_and_stops_cleanly() {
         }
     }
 
+    // J1: an admin user whose generated password, with no terminal to show it on, is in a file
+    // only the owner can read; and the ward-cli client.
+    let password_file = data.join("initial-admin-password");
+    let admin_password = std::fs::read_to_string(&password_file).unwrap().trim().to_owned();
+    assert_eq!(admin_password.len(), 24);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&password_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    assert!(run_ok(ward(&data).args(["admin", "user", "show", "admin"])).contains("roles:     admin"));
+    assert!(run_ok(ward(&data).args(["admin", "client", "show", "ward-cli"])).contains("type:           public"));
+
     // Administration works while the server runs, on the same database.
     run_ok(ward(&data).args(["admin", "scope", "create", "db:read"]));
     let created = json(&run_ok(
@@ -129,4 +142,5 @@ async fn first_start_issues_verifiable_tokens_and_stops_cleanly() {
     assert!(warnings[0].contains("WARD_STRAY") && !warnings[0].contains("stray-value-xyz"), "{}", warnings[0]);
     assert!(!warnings[0].contains("WARD_SERVICE_HOST") && !warnings[0].contains("WARD_PORT"), "{}", warnings[0]);
     assert!(logs.contains("tightened the data directory"), "{logs}");
+    assert!(logs.contains("initial-admin-password") && !logs.contains(&admin_password), "never logged");
 }

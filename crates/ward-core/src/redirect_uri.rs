@@ -1,4 +1,6 @@
-//! Redirect URIs as clients register them (RFC 6749 §3.1.2): absolute, no fragment.
+//! Redirect URIs as clients register them (RFC 6749 §3.1.2): absolute, no fragment; https, or
+//! plain http only to a loopback host (RFC 8252 §7.3), or a private-use scheme for native apps
+//! (RFC 8252 §7.1) — never a scheme that runs or embeds content (`javascript:`, `data:`, …).
 //! Matching is exact string comparison, as OAuth 2.1 requires, so the URI is kept verbatim.
 
 use std::fmt;
@@ -6,6 +8,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub const MAX_REDIRECT_URI_LEN: usize = 2048;
+
+/// Schemes a browser would execute or render in place rather than hand to an app.
+const DANGEROUS_SCHEMES: &[&str] = &["javascript", "data", "vbscript", "file", "blob", "about", "filesystem"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -39,8 +44,16 @@ impl RedirectUri {
             return fail("not an absolute URI");
         }
         let lower = scheme.to_ascii_lowercase();
-        if (lower == "http" || lower == "https") && !rest.starts_with("//") {
+        if DANGEROUS_SCHEMES.contains(&lower.as_str()) {
+            return fail("this scheme runs or embeds content in the browser");
+        }
+        if (lower == "http" || lower == "https")
+            && (!rest.starts_with("//") || crate::loopback::url_host(uri).is_none())
+        {
             return fail("an http(s) redirect URI needs a host");
+        }
+        if lower == "http" && !crate::loopback::is_loopback_http(uri) {
+            return fail("plain http is only for loopback (127.0.0.1, [::1], localhost); use https");
         }
         Ok(Self(uri.to_owned()))
     }
@@ -75,14 +88,37 @@ mod tests {
 
     #[test]
     fn accepts_web_loopback_and_private_schemes() {
-        for ok in ["https://app.example/cb", "http://127.0.0.1:8765/callback", "com.example.app:/oauth2redirect"] {
+        for ok in [
+            "https://app.example/cb",
+            "http://127.0.0.1:8765/callback",
+            "http://[::1]/cb",
+            "http://localhost:3000/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
             assert_eq!(RedirectUri::parse(ok).unwrap().as_str(), ok);
         }
     }
 
     #[test]
     fn refuses_fragments_relative_and_junk() {
-        for bad in ["https://a/cb#frag", "/cb", "cb", "https:cb", "http://a/ b", "1http://a", ""] {
+        for bad in ["https://a/cb#frag", "/cb", "cb", "https:cb", "http://a/ b", "1http://a", "", "https:///cb"] {
+            assert!(RedirectUri::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_remote_plain_http_and_dangerous_schemes() {
+        for bad in [
+            "http://app.example/cb",
+            "http://localhost.evil.example/cb",
+            "http://127.0.0.1@evil.example/cb",
+            "HTTP://app.example/cb",
+            "javascript:alert(1)",
+            "JavaScript://%0aalert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox",
+            "file:///etc/passwd",
+        ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad}");
         }
     }

@@ -49,6 +49,8 @@ fn round_trip(database: Option<&str>) {
     );
     assert!(fail(&["client", "create", "--name", "X", "--auth-method", "private_key_jwt"]).contains("JWK set"));
     assert!(fail(&["client", "create", "--name", "X", "--redirect-uri", "https://a/cb#frag"]).contains("fragment"));
+    assert!(fail(&["client", "create", "--name", "X", "--redirect-uri", "http://app.example/cb"]).contains("loopback"));
+    assert!(fail(&["client", "create", "--name", "X", "--redirect-uri", "javascript:alert(1)"]).contains("scheme"));
     assert!(fail(&["client", "create", "--name", "X", "--id", "has space"]).contains("client id"));
 
     let public = json(&run(&[

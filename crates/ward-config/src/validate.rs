@@ -164,8 +164,8 @@ fn validate_signed_identity(name: &str, signed: &crate::gate::SignedIdentityConf
 /// Why `url` would carry keys or tokens unprotected: plain http to a host that is not
 /// loopback. `None` for https and for loopback.
 pub fn insecure_remote(url: &str) -> Option<&'static str> {
-    let plain = url.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
-    (plain && !ward_core::loopback::is_loopback_http(url)).then_some("is plain http to a host that is not loopback")
+    use ward_core::loopback::{is_loopback_http, is_plain_http};
+    (is_plain_http(url) && !is_loopback_http(url)).then_some("is plain http to a host that is not loopback")
 }
 
 /// RFC 8414 §2: the issuer is an https URL with no query or fragment. Plain http is accepted

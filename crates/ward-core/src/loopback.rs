@@ -30,10 +30,14 @@ pub fn is_loopback_host(host: &str) -> bool {
     name.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Whether `url` is plain `http://` (any case).
+pub fn is_plain_http(url: &str) -> bool {
+    url.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+}
+
 /// Whether `url` is a plain `http://` URL to a loopback host.
 pub fn is_loopback_http(url: &str) -> bool {
-    url.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
-        && url_host(url).is_some_and(is_loopback_host)
+    is_plain_http(url) && url_host(url).is_some_and(is_loopback_host)
 }
 
 #[cfg(test)]

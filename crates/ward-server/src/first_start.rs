@@ -42,7 +42,7 @@ pub async fn provision(
     entropy: &dyn Entropy,
     admin_password: Option<String>,
 ) -> Result<(), FirstStartError> {
-    if store.list_users().await?.is_empty() {
+    if !store.has_users().await? {
         let given = admin_password.is_some();
         let password = admin_password.unwrap_or_else(|| ward_token::entropy::random_string(entropy, 18));
         let p = config.passwords;

@@ -11,37 +11,25 @@ struct Migration {
     postgres: &'static str,
 }
 
+/// A migration from its version, name and file stem, the same under `migrations/sqlite/` and
+/// `migrations/postgres/`.
+macro_rules! migration {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $file, ".sql")),
+            postgres: include_str!(concat!("../migrations/postgres/", $file, ".sql")),
+        }
+    };
+}
+
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "foundation",
-        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "introspection",
-        sqlite: include_str!("../migrations/sqlite/0002_introspection.sql"),
-        postgres: include_str!("../migrations/postgres/0002_introspection.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "staged keys",
-        sqlite: include_str!("../migrations/sqlite/0003_staged_keys.sql"),
-        postgres: include_str!("../migrations/postgres/0003_staged_keys.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "client attributes",
-        sqlite: include_str!("../migrations/sqlite/0004_client_attributes.sql"),
-        postgres: include_str!("../migrations/postgres/0004_client_attributes.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "users",
-        sqlite: include_str!("../migrations/sqlite/0005_users.sql"),
-        postgres: include_str!("../migrations/postgres/0005_users.sql"),
-    },
+    migration!(1, "foundation", "0001_foundation"),
+    migration!(2, "introspection", "0002_introspection"),
+    migration!(3, "staged keys", "0003_staged_keys"),
+    migration!(4, "client attributes", "0004_client_attributes"),
+    migration!(5, "users", "0005_users"),
 ];
 
 /// The newest schema version this binary knows.

@@ -31,6 +31,8 @@ pub trait UserStore: Send + Sync {
     fn insert_user(&self, user: &UserRecord) -> impl Future<Output = Result<()>> + Send;
     fn get_user(&self, username: &str) -> impl Future<Output = Result<Option<UserRecord>>> + Send;
     fn list_users(&self) -> impl Future<Output = Result<Vec<UserRecord>>> + Send;
+    /// Whether there is any user at all.
+    fn has_users(&self) -> impl Future<Output = Result<bool>> + Send;
     /// Writes every field but the username and `created_at`; returns whether the user exists.
     fn update_user(&self, user: &UserRecord) -> impl Future<Output = Result<bool>> + Send;
     /// Returns whether a user was deleted.
@@ -81,6 +83,11 @@ impl UserStore for SqlStore {
         let rows =
             sqlx::query(concat!("SELECT ", columns!(), " FROM users ORDER BY username")).fetch_all(self.read()).await?;
         rows.iter().map(decode).collect()
+    }
+
+    async fn has_users(&self) -> Result<bool> {
+        let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users LIMIT 1").fetch_optional(self.read()).await?;
+        Ok(any.is_some())
     }
 
     async fn update_user(&self, u: &UserRecord) -> Result<bool> {

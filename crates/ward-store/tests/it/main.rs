@@ -195,7 +195,9 @@ async fn users_round_trip(backend: StoreBackend) -> anyhow::Result<()> {
         created_at: 10,
         updated_at: 10,
     };
+    assert!(!s.has_users().await?);
     s.insert_user(&ada).await?;
+    assert!(s.has_users().await?);
     assert!(matches!(s.insert_user(&ada).await, Err(ward_store::StoreError::Conflict(_))));
     assert_eq!(s.get_user("ada").await?, Some(ada.clone()));
     let changed = UserRecord { disabled: true, roles: vec![], password_hash: None, updated_at: 20, ..ada.clone() };

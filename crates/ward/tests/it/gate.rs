@@ -53,17 +53,8 @@ accounts.svc_reader = {{ password = "reader-secret" }}
     assert!(!dir.path().join("data/ward.db").exists(), "no issuer, so no database");
 
     let token = issuer.token("frank", &["writer"]).unwrap();
-    let mut psql = std::process::Command::new("psql");
-    psql.arg(format!("host=127.0.0.1 port={port} dbname=app user=frank@example.com sslmode=prefer"))
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-c",
-            "select current_user, current_setting('app.user_id'), current_setting('app.roles')",
-        ])
-        .env("PGPASSWORD", &token);
-    let out = tokio::task::spawn_blocking(move || psql.output().unwrap()).await.unwrap();
+    let out =
+        psql(format!("host=127.0.0.1 port={port} dbname=app user=frank@example.com sslmode=prefer"), &token, WHO).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "svc_writer|frank|{\"writer\"}");
 
@@ -82,12 +73,8 @@ accounts.svc_reader = {{ password = "reader-secret" }}
     if threads == 1 {
         // Another person on frank's idle backend: one DISCARD ALL hand-over, counted.
         let token = issuer.token("grace", &["writer"]).unwrap();
-        let mut grace = std::process::Command::new("psql");
-        grace
-            .arg(format!("host=127.0.0.1 port={port} dbname=app user=grace@example.com sslmode=prefer"))
-            .args(["-X", "-A", "-t", "-c", "select current_setting('app.user_id')"])
-            .env("PGPASSWORD", &token);
-        let out = tokio::task::spawn_blocking(move || grace.output().unwrap()).await.unwrap();
+        let conninfo = format!("host=127.0.0.1 port={port} dbname=app user=grace@example.com sslmode=prefer");
+        let out = psql(conninfo, &token, "select current_setting('app.user_id')").await;
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "grace");
         let metrics = reqwest::get(format!("http://127.0.0.1:{ops_port}/metrics")).await.unwrap().text().await.unwrap();
         let reset = r#"ward_pg_backend_resets_total{account="svc_writer",previous="another_identity"} 1"#;
@@ -162,20 +149,20 @@ accounts.svc_reader = {{ password = "reader-secret" }}
     let body: serde_json::Value = response.json().await.unwrap();
     let token = body["access_token"].as_str().unwrap().to_owned();
 
-    let mut psql = std::process::Command::new("psql");
-    psql.arg(format!("host=127.0.0.1 port={port} dbname=app user=reporting sslmode=disable"))
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-c",
-            "select current_user, current_setting('app.user_id'), current_setting('app.roles')",
-        ])
-        .env("PGPASSWORD", &token);
-    let out = tokio::task::spawn_blocking(move || psql.output().unwrap()).await.unwrap();
+    let out = psql(format!("host=127.0.0.1 port={port} dbname=app user=reporting sslmode=disable"), &token, WHO).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "svc_reader|reporting|{\"reader\"}");
     stop(child).await;
+}
+
+/// Who the gate says the caller is.
+const WHO: &str = "select current_user, current_setting('app.user_id'), current_setting('app.roles')";
+
+/// psql `-X -A -t -c sql` with `token` as the password.
+async fn psql(conninfo: String, token: &str, sql: &str) -> std::process::Output {
+    let mut cmd = std::process::Command::new("psql");
+    cmd.arg(conninfo).args(["-X", "-A", "-t", "-c", sql]).env("PGPASSWORD", token);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
 }
 
 /// `ward serve` with `config` (written into `dir`), returned once `port` accepts connections.

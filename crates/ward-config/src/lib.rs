@@ -14,5 +14,5 @@ pub mod validate;
 
 pub use gate::{GateConfig, PostgresGateConfig, TrustConfig};
 pub use load::{ConfigError, Overrides, load};
-pub use model::{Config, HttpConfig, LogConfig, LogFormat, TokenConfig};
+pub use model::{ClaimNames, Config, HttpConfig, LogConfig, LogFormat, SignInConfig, TokenConfig};
 pub use secret::{DatabaseUrl, Secret};

@@ -33,6 +33,8 @@ pub struct Config {
     pub gate: GateConfig,
     /// argon2id cost of user passwords.
     pub passwords: PasswordConfig,
+    /// People signing in: browser sessions, codes, refresh tokens.
+    pub sign_in: SignInConfig,
     /// `WARD_*` environment variables that name no setting: ignored, and warned about once
     /// logging is up. Not configuration itself.
     #[serde(skip)]
@@ -54,6 +56,7 @@ impl Default for Config {
             trust: Vec::new(),
             gate: GateConfig::default(),
             passwords: PasswordConfig::default(),
+            sign_in: SignInConfig::default(),
             ignored_env: Vec::new(),
         }
     }
@@ -126,13 +129,80 @@ impl Default for PasswordConfig {
 pub struct ClaimNames {
     /// Roles, as a JSON array of strings: what gates' `roles` rules match.
     pub roles: String,
+    /// Groups, a JSON array of strings.
+    pub groups: String,
     /// The tenant, a string.
     pub tenant: String,
+    /// The email address (scope `email`).
+    pub email: String,
+    /// The display name (scope `profile`).
+    pub name: String,
+    /// The username (scope `profile`).
+    pub preferred_username: String,
+}
+
+impl ClaimNames {
+    /// Each configured name with the setting it comes from.
+    pub fn all(&self) -> [(&'static str, &str); 6] {
+        [
+            ("roles", &self.roles),
+            ("groups", &self.groups),
+            ("tenant", &self.tenant),
+            ("email", &self.email),
+            ("name", &self.name),
+            ("preferred_username", &self.preferred_username),
+        ]
+    }
 }
 
 impl Default for ClaimNames {
     fn default() -> Self {
-        Self { roles: "roles".into(), tenant: "tenant".into() }
+        Self {
+            roles: "roles".into(),
+            groups: "groups".into(),
+            tenant: "tenant".into(),
+            email: "email".into(),
+            name: "name".into(),
+            preferred_username: "preferred_username".into(),
+        }
+    }
+}
+
+/// People signing in through a browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignInConfig {
+    /// How long a browser stays signed in to Ward.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Lifetime of an authorization code.
+    #[serde(with = "humantime_serde")]
+    pub authorization_code_ttl: Duration,
+    /// Lifetime of a pushed authorization request's `request_uri`.
+    #[serde(with = "humantime_serde")]
+    pub pushed_request_ttl: Duration,
+    /// A refresh token unused for this long expires.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_ttl: Duration,
+    /// A grant ends this long after sign-in, however it is used.
+    #[serde(with = "humantime_serde")]
+    pub grant_lifetime: Duration,
+    /// A rotated refresh token presented again within this window (concurrent refreshes) is
+    /// honoured; after it, the reuse revokes the grant.
+    #[serde(with = "humantime_serde")]
+    pub refresh_reuse_grace: Duration,
+}
+
+impl Default for SignInConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(12 * 3600),
+            authorization_code_ttl: Duration::from_secs(60),
+            pushed_request_ttl: Duration::from_secs(60),
+            refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
+            grant_lifetime: Duration::from_secs(90 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(10),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Checks that span fields or need more than a type to express.
 
+use std::time::Duration;
+
 use crate::model::Config;
 
 pub fn validate(config: &mut Config) -> Result<(), String> {
@@ -25,18 +27,50 @@ pub fn validate(config: &mut Config) -> Result<(), String> {
             tokens.key_reload_interval.as_secs()
         ));
     }
-    const REGISTERED: &[&str] =
-        &["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "sid", "azp", "auth_time", "nonce"];
-    let names = &config.tokens.claims;
-    for (what, name) in [("roles", &names.roles), ("tenant", &names.tenant)] {
-        if name.is_empty() || REGISTERED.contains(&name.as_str()) {
+    const REGISTERED: &[&str] = &[
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "nbf",
+        "iat",
+        "jti",
+        "client_id",
+        "scope",
+        "sid",
+        "azp",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "acr",
+        "amr",
+        "typ",
+        "cnf",
+        "act",
+        "email_verified",
+    ];
+    let names = config.tokens.claims.all();
+    for (what, name) in names {
+        if name.is_empty() || REGISTERED.contains(&name) {
             return Err(format!(
                 "tokens.claims.{what} {name:?} must be a claim name of its own, not empty or registered"
             ));
         }
     }
-    if names.roles == names.tenant {
-        return Err("tokens.claims.roles and tokens.claims.tenant must differ".into());
+    for (i, (what, name)) in names.iter().enumerate() {
+        if let Some((other, _)) = names[i + 1..].iter().find(|(_, n)| n == name) {
+            return Err(format!("tokens.claims.{what} and tokens.claims.{other} must differ"));
+        }
+    }
+    let s = &config.sign_in;
+    if s.session_ttl.is_zero()
+        || !(1..=600).contains(&s.authorization_code_ttl.as_secs())
+        || !(1..=600).contains(&s.pushed_request_ttl.as_secs())
+        || s.refresh_token_ttl.is_zero()
+        || s.grant_lifetime < s.refresh_token_ttl
+        || s.refresh_reuse_grace > Duration::from_secs(300)
+    {
+        return Err("sign_in: session_ttl and refresh_token_ttl above zero, authorization_code_ttl and pushed_request_ttl 1s-10min, grant_lifetime at least refresh_token_ttl, refresh_reuse_grace at most 5min".into());
     }
     let p = &config.passwords;
     if !(8 * p.parallelism..=4 * 1024 * 1024).contains(&p.memory_kib)

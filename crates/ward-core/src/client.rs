@@ -17,7 +17,9 @@ pub enum ClientType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
+    AuthorizationCode,
     ClientCredentials,
+    RefreshToken,
 }
 
 /// RFC 7591 §2 `token_endpoint_auth_method` values that Ward supports.
@@ -76,7 +78,9 @@ string_enum!(ClientType, "client type", {
 });
 
 string_enum!(GrantType, "grant type", {
+    GrantType::AuthorizationCode => "authorization_code",
     GrantType::ClientCredentials => "client_credentials",
+    GrantType::RefreshToken => "refresh_token",
 });
 
 string_enum!(TokenEndpointAuthMethod, "token endpoint auth method", {
@@ -106,6 +110,7 @@ impl GrantType {
     pub fn allowed_for(self, client_type: ClientType) -> bool {
         match self {
             Self::ClientCredentials => client_type == ClientType::Confidential,
+            Self::AuthorizationCode | Self::RefreshToken => true,
         }
     }
 }

@@ -17,6 +17,16 @@ pub enum OAuthErrorCode {
     InvalidScope,
     UnsupportedTokenType,
     InvalidToken,
+    /// RFC 6750 §3.1: the token lacks a scope the resource needs.
+    InsufficientScope,
+    /// RFC 6749 §4.1.2.1: the resource owner or server said no.
+    AccessDenied,
+    UnsupportedResponseType,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` could not be honoured.
+    LoginRequired,
+    ConsentRequired,
+    /// RFC 9126 §2.2 / RFC 9101: a `request_uri` that is unknown, expired or used.
+    InvalidRequestUri,
     /// RFC 6749 §4.1.2.1; used for failures of our own making (the store is down).
     ServerError,
     TemporarilyUnavailable,
@@ -33,6 +43,12 @@ impl OAuthErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InvalidRequestUri => "invalid_request_uri",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -42,6 +58,7 @@ impl OAuthErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::InvalidClient | Self::InvalidToken => 401,
+            Self::InsufficientScope => 403,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
             _ => 400,
@@ -136,6 +153,14 @@ impl OAuthError {
     }
 
     /// Something failed on our side. The cause is logged by the caller; the client sees none of it.
+    pub fn invalid_token(d: impl Into<Description>) -> Self {
+        Self::new(OAuthErrorCode::InvalidToken, d)
+    }
+
+    pub fn access_denied(d: impl Into<Description>) -> Self {
+        Self::new(OAuthErrorCode::AccessDenied, d)
+    }
+
     pub fn server_error() -> Self {
         Self::new(OAuthErrorCode::ServerError, "the authorization server could not complete the request")
     }

@@ -8,12 +8,18 @@ pub enum GrantRequest {
     /// RFC 6749 §4.4. `scope` is `None` when the parameter was absent (the client's
     /// default scopes apply), `Some` when it was present.
     ClientCredentials { scope: Option<ScopeSet> },
+    /// RFC 6749 §4.1.3 with RFC 7636 §4.5.
+    AuthorizationCode { code: String, redirect_uri: Option<String>, code_verifier: Option<String> },
+    /// RFC 6749 §6. `scope` may only narrow what the grant holds.
+    RefreshToken { refresh_token: String, scope: Option<ScopeSet> },
 }
 
 impl GrantRequest {
     pub fn grant_type(&self) -> GrantType {
         match self {
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            Self::RefreshToken { .. } => GrantType::RefreshToken,
         }
     }
 }

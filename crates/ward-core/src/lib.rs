@@ -8,6 +8,8 @@
 //! - [`clock`] — `Clock` so tests control time.
 //! - [`entropy`] — `Entropy` so tests control randomness.
 //! - [`grant`] — `GrantRequest`, what a caller asks the token endpoint for.
+//! - [`pkce`] — PKCE `S256` challenges and verifiers (RFC 7636).
+//! - [`loopback`] — which URLs point at this machine.
 
 pub mod alg;
 pub mod client;
@@ -16,6 +18,7 @@ pub mod entropy;
 pub mod error;
 pub mod grant;
 pub mod loopback;
+pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
 
@@ -25,5 +28,6 @@ pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use entropy::Entropy;
 pub use error::{Description, OAuthError, OAuthErrorCode, is_error_description_text};
 pub use grant::GrantRequest;
+pub use pkce::CodeChallenge;
 pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeSet};

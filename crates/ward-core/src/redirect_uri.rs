@@ -61,6 +61,39 @@ impl RedirectUri {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether an authorization request's `redirect_uri` is this registered one: the same
+    /// string, except that a registered loopback IP URI (`http://127.0.0.1/…`,
+    /// `http://[::1]/…`) accepts any port, since native apps listen on whatever port is free
+    /// (RFC 8252 §7.3). `localhost` gets no such leeway: it can resolve elsewhere (§8.3).
+    pub fn matches(&self, requested: &str) -> bool {
+        if self.0 == requested {
+            return true;
+        }
+        match (loopback_without_port(&self.0), loopback_without_port(requested)) {
+            (Some(registered), Some(requested)) => registered == requested,
+            _ => false,
+        }
+    }
+}
+
+/// `http://127.0.0.1:PORT/rest` → `("127.0.0.1", "/rest")` (and the same for `[::1]`), `None`
+/// for anything else. The port must be digits.
+fn loopback_without_port(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("http://")?;
+    let (host, after) = if let Some(v6) = rest.strip_prefix("[::1]") {
+        ("[::1]", v6)
+    } else {
+        ("127.0.0.1", rest.strip_prefix("127.0.0.1")?)
+    };
+    let path_start = after.find(['/', '?']).unwrap_or(after.len());
+    let (port, path) = after.split_at(path_start);
+    match port.strip_prefix(':') {
+        Some(digits) if !digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit()) => {}
+        None if port.is_empty() => {}
+        _ => return None,
+    }
+    Some((host, path))
 }
 
 impl TryFrom<String> for RedirectUri {
@@ -97,6 +130,41 @@ mod tests {
         ] {
             assert_eq!(RedirectUri::parse(ok).unwrap().as_str(), ok);
         }
+    }
+
+    #[test]
+    fn loopback_ip_uris_match_any_port_and_nothing_else_does() {
+        let v4 = RedirectUri::parse("http://127.0.0.1/callback").unwrap();
+        assert!(v4.matches("http://127.0.0.1/callback"));
+        assert!(v4.matches("http://127.0.0.1:53124/callback"));
+        for no in [
+            "http://127.0.0.1:53124/callback/x",
+            "http://127.0.0.1:53124/callbac",
+            "http://127.0.0.1:53124/callback?x=1",
+            "http://127.0.0.1:abc/callback",
+            "http://127.0.0.1:/callback",
+            "http://127.0.0.1.evil.example/callback",
+            "http://127.0.0.1@evil.example/callback",
+            "https://127.0.0.1:8443/callback",
+            "http://[::1]:9/callback",
+            "http://localhost:9/callback",
+        ] {
+            assert!(!v4.matches(no), "{no}");
+        }
+        let v6 = RedirectUri::parse("http://[::1]:8080/cb").unwrap();
+        assert!(v6.matches("http://[::1]:1/cb") && v6.matches("http://[::1]/cb"));
+        let web = RedirectUri::parse("https://app.example/cb").unwrap();
+        assert!(web.matches("https://app.example/cb"));
+        for no in [
+            "https://app.example:443/cb",
+            "https://app.example/cb/",
+            "https://APP.example/cb",
+            "https://app.example/cb?x",
+        ] {
+            assert!(!web.matches(no), "exact match only: {no}");
+        }
+        let localhost = RedirectUri::parse("http://localhost/cb").unwrap();
+        assert!(!localhost.matches("http://localhost:8080/cb"));
     }
 
     #[test]

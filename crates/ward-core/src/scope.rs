@@ -63,6 +63,16 @@ impl ScopeSet {
         self.0.contains(scope)
     }
 
+    /// Whether the set holds the scope named `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|s| s.0 == name)
+    }
+
+    /// Every scope of `self` and of `other`.
+    pub fn union(&self, other: &ScopeSet) -> ScopeSet {
+        Self(self.0.union(&other.0).cloned().collect())
+    }
+
     pub fn insert(&mut self, scope: Scope) {
         self.0.insert(scope);
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use ward_core::{
     ClientType, Clock, Entropy, GrantType, RedirectUri, Scope, ScopeSet, SigningAlg, TokenEndpointAuthMethod, UnixTime,
 };
-use ward_store::{ClientRecord, ClientStore, KeyStore, ScopeRecord, ScopeStore, StoreError, StoredKey};
+use ward_store::{ClientRecord, ClientStore, KeyStore, ScopeRecord, ScopeStore, SignInPolicy, StoreError, StoredKey};
 use ward_token::foreign::JwkSet;
 use ward_token::secret::{self, SecretHash};
 
@@ -53,6 +53,19 @@ pub struct NewClient {
     /// Roles and tenant its client-credentials tokens carry.
     pub roles: Vec<String>,
     pub tenant: Option<String>,
+    pub sign_in: SignInOptions,
+}
+
+/// How a client that signs people in behaves. The default is the strict one.
+#[derive(Debug, Clone, Default)]
+pub struct SignInOptions {
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A confidential client may leave PKCE out (public clients never may).
+    pub pkce_optional: bool,
+    /// Authorization requests must be pushed first (RFC 9126).
+    pub require_par: bool,
+    /// Refresh tokens are not rotated: one refresh token for the grant's life.
+    pub fixed_refresh_tokens: bool,
 }
 
 /// A created client, with its secret — the only time the secret is ever shown.
@@ -118,18 +131,44 @@ impl<S: ClientStore + ScopeStore + KeyStore> Admin<'_, S> {
                 new.client_type
             )));
         }
-        let grant_types = new
-            .grant_types
-            .unwrap_or_else(|| GrantType::ALL.iter().copied().filter(|g| g.allowed_for(new.client_type)).collect());
+        // By default a client with redirect URIs signs people in; one without acts for itself.
+        let signs_in = !new.redirect_uris.is_empty();
+        let grant_types = new.grant_types.unwrap_or_else(|| {
+            GrantType::ALL
+                .iter()
+                .copied()
+                .filter(|g| g.allowed_for(new.client_type))
+                .filter(|g| signs_in || *g == GrantType::ClientCredentials)
+                .collect()
+        });
         let grant_types: Vec<GrantType> = grant_types.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
         if let Some(g) = grant_types.iter().find(|g| !g.allowed_for(new.client_type)) {
             return Err(AdminError::Invalid(format!("a {} client cannot use the {g} grant", new.client_type)));
+        }
+        if grant_types.is_empty() {
+            return Err(AdminError::Invalid(
+                "a public client needs a redirect URI (--redirect-uri) to sign people in".into(),
+            ));
+        }
+        if grant_types.contains(&GrantType::AuthorizationCode) && !signs_in {
+            return Err(AdminError::Invalid(
+                "the authorization_code grant needs a redirect URI (--redirect-uri)".into(),
+            ));
+        }
+        if new.sign_in.pkce_optional && new.client_type == ClientType::Public {
+            return Err(AdminError::Invalid("a public client must use PKCE".into()));
         }
         let roles: Vec<String> =
             new.roles.iter().map(|r| attribute("role", r)).collect::<Result<BTreeSet<_>, _>>()?.into_iter().collect();
         let tenant = new.tenant.as_deref().map(|t| attribute("tenant", t)).transpose()?;
         let redirect_uris = new
             .redirect_uris
+            .iter()
+            .map(|u| RedirectUri::parse(u).map_err(|e| AdminError::Invalid(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let post_logout_redirect_uris = new
+            .sign_in
+            .post_logout_redirect_uris
             .iter()
             .map(|u| RedirectUri::parse(u).map_err(|e| AdminError::Invalid(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
@@ -153,6 +192,12 @@ impl<S: ClientStore + ScopeStore + KeyStore> Admin<'_, S> {
             may_introspect: new.may_introspect,
             roles,
             tenant,
+            sign_in: SignInPolicy {
+                post_logout_redirect_uris,
+                require_pkce: !new.sign_in.pkce_optional,
+                require_par: new.sign_in.require_par,
+                rotate_refresh_tokens: !new.sign_in.fixed_refresh_tokens,
+            },
             created_at: now,
             updated_at: now,
         };

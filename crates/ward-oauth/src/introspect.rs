@@ -61,7 +61,7 @@ impl<S: Store> AuthorizationServer<S> {
         }
         let revoked = self
             .revocations
-            .is_revoked(&self.store, &claims.jti, now)
+            .is_revoked(&self.store, &claims.jti, claims.sid.as_deref(), now)
             .await
             .map_err(|e| crate::internal("checking a revocation", e))?;
         if revoked {

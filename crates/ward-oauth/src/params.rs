@@ -32,6 +32,26 @@ impl FormParams {
         self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
+    /// The parameters as a form body again, in the order they came.
+    pub fn encode(&self) -> String {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &self.pairs {
+            out.append_pair(name, value);
+        }
+        out.finish()
+    }
+
+    /// Every parameter but those named in `except`.
+    pub fn without(&self, except: &[&str]) -> Self {
+        Self { pairs: self.pairs.iter().filter(|(n, _)| !except.contains(&n.as_str())).cloned().collect() }
+    }
+
+    /// Sets `name` to `value`, replacing what it was.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.pairs.retain(|(n, _)| n != name);
+        self.pairs.push((name.to_owned(), value.to_owned()));
+    }
+
     pub fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
         self.get(name)
             .ok_or_else(|| OAuthError::invalid_request(ward_core::Description::naming("missing parameter", name)))

@@ -4,18 +4,50 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ward_core::{Clock, Entropy, SigningAlg};
-use ward_store::{ClientStore, KeyStore, ReplayStore, RevocationStore, ScopeStore};
+use ward_store::{
+    ClientStore, CodeStore, GrantStore, KeyStore, ReplayStore, RevocationStore, ScopeStore, SessionStore, UserStore,
+};
 use ward_token::remote_jwks::JwksCache;
 use ward_token::verified_cache::VerifiedCache;
 use ward_token::{AccessTokenClaims, KeyEncryptionKey, Keyring};
 
 use crate::client_cache::ClientCache;
+use crate::grant_admin::ClientGrants;
 use crate::keys::{KeyManager, KeyManagerError, Rotation};
 use crate::revocation_cache::RevocationCache;
+use crate::sign_in::SignInThrottle;
+use crate::users::PasswordHashing;
 
 /// Every storage capability the issuer uses.
-pub trait Store: ClientStore + ScopeStore + KeyStore + RevocationStore + ReplayStore + Clone + 'static {}
-impl<T: ClientStore + ScopeStore + KeyStore + RevocationStore + ReplayStore + Clone + 'static> Store for T {}
+pub trait Store:
+    ClientStore
+    + ScopeStore
+    + KeyStore
+    + RevocationStore
+    + ReplayStore
+    + UserStore
+    + GrantStore
+    + CodeStore
+    + SessionStore
+    + Clone
+    + 'static
+{
+}
+impl<
+    T: ClientStore
+        + ScopeStore
+        + KeyStore
+        + RevocationStore
+        + ReplayStore
+        + UserStore
+        + GrantStore
+        + CodeStore
+        + SessionStore
+        + Clone
+        + 'static,
+> Store for T
+{
+}
 
 /// The issuer's policy, taken from configuration.
 #[derive(Debug, Clone)]
@@ -35,9 +67,59 @@ pub struct Settings {
     pub key_publish_ahead: Duration,
     /// How often every node re-reads the keys.
     pub key_reload_interval: Duration,
-    /// Claim names for roles and tenant.
-    pub roles_claim: String,
-    pub tenant_claim: String,
+    /// Names of the identity claims.
+    pub claims: ClaimNames,
+    pub sign_in: SignInSettings,
+    /// argon2id cost of new password hashes.
+    pub passwords: PasswordHashing,
+}
+
+/// The claim names under which tokens carry who their subject is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub roles: String,
+    pub groups: String,
+    pub tenant: String,
+    pub email: String,
+    pub name: String,
+    pub preferred_username: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self {
+            roles: "roles".into(),
+            groups: "groups".into(),
+            tenant: "tenant".into(),
+            email: "email".into(),
+            name: "name".into(),
+            preferred_username: "preferred_username".into(),
+        }
+    }
+}
+
+/// Lifetimes of what people signing in hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInSettings {
+    pub session_ttl: Duration,
+    pub authorization_code_ttl: Duration,
+    pub pushed_request_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub grant_lifetime: Duration,
+    pub refresh_reuse_grace: Duration,
+}
+
+impl Default for SignInSettings {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(12 * 3600),
+            authorization_code_ttl: Duration::from_secs(60),
+            pushed_request_ttl: Duration::from_secs(60),
+            refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
+            grant_lifetime: Duration::from_secs(90 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Settings {
@@ -55,7 +137,7 @@ impl Settings {
     }
 }
 
-fn secs(d: Duration) -> i64 {
+pub(crate) fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
@@ -69,6 +151,8 @@ pub struct AuthorizationServer<S> {
     pub(crate) jwks: JwksCache,
     pub(crate) revocations: RevocationCache,
     pub(crate) verified: VerifiedCache<AccessTokenClaims>,
+    pub(crate) client_grants: ClientGrants,
+    pub(crate) throttle: SignInThrottle,
 }
 
 /// Verified access tokens kept in memory; beyond this, the cache starts over.
@@ -86,9 +170,24 @@ impl<S: Store> AuthorizationServer<S> {
         let keys = KeyManager::load(&store, kek, settings.signing_alg, clock.now(), entropy.as_ref()).await?;
         let clients = ClientCache::new(settings.client_cache_ttl);
         let jwks = JwksCache::new(Duration::from_secs(300), Duration::from_secs(10));
-        let revocations = RevocationCache::new(settings.revocation_sync_interval);
+        let horizon = settings.access_token_ttl + settings.client_cache_ttl + Duration::from_secs(60);
+        let revocations = RevocationCache::new(settings.revocation_sync_interval, horizon);
         let verified = VerifiedCache::new(VERIFIED_CACHE_ENTRIES);
-        Ok(Self { store, settings, keys, clients, clock, entropy, jwks, revocations, verified })
+        let client_grants = ClientGrants::new(settings.client_cache_ttl);
+        let throttle = SignInThrottle::default();
+        Ok(Self {
+            store,
+            settings,
+            keys,
+            clients,
+            clock,
+            entropy,
+            jwks,
+            revocations,
+            verified,
+            client_grants,
+            throttle,
+        })
     }
 
     pub fn store(&self) -> &S {
@@ -101,6 +200,10 @@ impl<S: Store> AuthorizationServer<S> {
 
     pub fn keyring(&self) -> Arc<Keyring> {
         self.keys.current()
+    }
+
+    pub fn entropy(&self) -> &dyn Entropy {
+        self.entropy.as_ref()
     }
 
     pub fn clock(&self) -> &dyn Clock {

@@ -3,7 +3,7 @@
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
 use ward_core::Clock;
-use ward_store::{StoreError, UserRecord, UserStore};
+use ward_store::{GrantStore, SessionStore, StoreError, UserRecord, UserStore};
 
 use crate::admin::{AdminError, attribute};
 
@@ -98,7 +98,7 @@ fn sorted(what: &str, values: &[String]) -> Result<Vec<String>, AdminError> {
     Ok(set.into_iter().collect())
 }
 
-impl<S: UserStore> UserAdmin<'_, S> {
+impl<S: UserStore + GrantStore + SessionStore> UserAdmin<'_, S> {
     pub async fn create_user(&self, new: NewUser) -> Result<UserRecord, AdminError> {
         let now = self.clock.now();
         let optional = |what: &str, v: &Option<String>| v.as_deref().map(|v| attribute(what, v)).transpose();
@@ -129,8 +129,10 @@ impl<S: UserStore> UserAdmin<'_, S> {
         self.store.get_user(username).await?.ok_or_else(|| AdminError::NotFound(format!("user {username:?}")))
     }
 
+    /// Deletes the user; their grants are revoked and their browser sessions end.
     pub async fn delete_user(&self, username: &str) -> Result<(), AdminError> {
         if self.store.delete_user(username).await? {
+            crate::grant_admin::revoke_user_grants(self.store, username, self.clock.now()).await?;
             Ok(())
         } else {
             Err(AdminError::NotFound(format!("user {username:?}")))
@@ -152,12 +154,20 @@ impl<S: UserStore> UserAdmin<'_, S> {
         Ok(user)
     }
 
+    /// Disabling a user revokes their grants at once (refresh tokens stop working on every
+    /// node; access tokens turn inactive at introspection within `revocation_sync_interval`)
+    /// and ends their browser sessions.
     pub async fn set_disabled(&self, username: &str, disabled: bool) -> Result<UserRecord, AdminError> {
-        self.update(username, |u| {
-            u.disabled = disabled;
-            Ok(())
-        })
-        .await
+        let user = self
+            .update(username, |u| {
+                u.disabled = disabled;
+                Ok(())
+            })
+            .await?;
+        if disabled {
+            crate::grant_admin::revoke_user_grants(self.store, username, self.clock.now()).await?;
+        }
+        Ok(user)
     }
 
     pub async fn set_password(&self, username: &str, password: &str) -> Result<UserRecord, AdminError> {

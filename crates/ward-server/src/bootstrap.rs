@@ -8,7 +8,8 @@ use std::sync::Arc;
 use ward_config::Config;
 use ward_core::{Clock, Entropy};
 use ward_oauth::keys::KeyManagerError;
-use ward_oauth::{AuthorizationServer, Settings};
+use ward_oauth::users::PasswordHashing;
+use ward_oauth::{AuthorizationServer, ClaimNames, Settings, SignInSettings};
 use ward_store::{SqlStore, StoreError};
 use ward_token::KeyEncryptionKey;
 use ward_token::kek::KekError;
@@ -93,9 +94,34 @@ pub fn settings(config: &Config) -> Settings {
         revocation_sync_interval: config.tokens.revocation_sync_interval,
         key_publish_ahead: config.tokens.key_publish_ahead,
         key_reload_interval: config.tokens.key_reload_interval,
-        roles_claim: config.tokens.claims.roles.clone(),
-        tenant_claim: config.tokens.claims.tenant.clone(),
+        claims: claim_names(&config.tokens.claims),
+        sign_in: SignInSettings {
+            session_ttl: config.sign_in.session_ttl,
+            authorization_code_ttl: config.sign_in.authorization_code_ttl,
+            pushed_request_ttl: config.sign_in.pushed_request_ttl,
+            refresh_token_ttl: config.sign_in.refresh_token_ttl,
+            grant_lifetime: config.sign_in.grant_lifetime,
+            refresh_reuse_grace: config.sign_in.refresh_reuse_grace,
+        },
+        passwords: password_hashing(config),
     }
+}
+
+fn claim_names(c: &ward_config::ClaimNames) -> ClaimNames {
+    ClaimNames {
+        roles: c.roles.clone(),
+        groups: c.groups.clone(),
+        tenant: c.tenant.clone(),
+        email: c.email.clone(),
+        name: c.name.clone(),
+        preferred_username: c.preferred_username.clone(),
+    }
+}
+
+/// The configured argon2id cost.
+pub fn password_hashing(config: &Config) -> PasswordHashing {
+    let p = config.passwords;
+    PasswordHashing { memory_kib: p.memory_kib, iterations: p.iterations, parallelism: p.parallelism }
 }
 
 /// Store, migrations, key-encryption key and signing keys: everything `serve` needs.

@@ -51,3 +51,43 @@ pub fn no_store_json<T: serde::Serialize>(body: &T) -> Response {
     )
         .into_response()
 }
+
+/// An error at a bearer-token endpoint (RFC 6750 §3): the status, a JSON body, and a
+/// `WWW-Authenticate: Bearer` challenge naming the error.
+#[derive(Debug)]
+pub struct BearerRejection(pub Option<OAuthError>);
+
+impl BearerRejection {
+    /// No token was sent: the challenge names no error (RFC 6750 §3.1).
+    pub fn missing() -> Self {
+        Self(None)
+    }
+}
+
+impl From<OAuthError> for BearerRejection {
+    fn from(error: OAuthError) -> Self {
+        Self(Some(error))
+    }
+}
+
+impl IntoResponse for BearerRejection {
+    fn into_response(self) -> Response {
+        let Some(error) = self.0 else {
+            let mut response = StatusCode::UNAUTHORIZED.into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ward\""));
+            return response;
+        };
+        metrics::counter!("ward_oauth_errors_total", "error" => error.error.as_str()).increment(1);
+        let status = StatusCode::from_u16(error.error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        // Descriptions are literals in the RFC 6749 character set: safe inside the quotes.
+        let mut challenge = format!("Bearer realm=\"ward\", error=\"{}\"", error.error.as_str());
+        if let Some(d) = &error.error_description {
+            challenge.push_str(&format!(", error_description=\"{d}\""));
+        }
+        let mut response = (status, no_store_json(&error)).into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}

@@ -11,7 +11,7 @@ use std::io::{IsTerminal as _, Write as _};
 use ward_config::Config;
 use ward_core::{ClientType, Clock, Entropy};
 use ward_oauth::admin::{Admin, AdminError, NewClient};
-use ward_oauth::users::{NewUser, PasswordHashing, UserAdmin};
+use ward_oauth::users::{NewUser, UserAdmin};
 use ward_store::{ClientStore, SqlStore, UserStore};
 
 /// The first user's name and role.
@@ -45,10 +45,7 @@ pub async fn provision(
     if !store.has_users().await? {
         let given = admin_password.is_some();
         let password = admin_password.unwrap_or_else(|| ward_token::entropy::random_string(entropy, 18));
-        let p = config.passwords;
-        let hashing =
-            PasswordHashing { memory_kib: p.memory_kib, iterations: p.iterations, parallelism: p.parallelism };
-        let users = UserAdmin { store, clock, hashing };
+        let users = UserAdmin { store, clock, hashing: crate::bootstrap::password_hashing(config) };
         let new = NewUser {
             username: ADMIN_USER.into(),
             password: Some(password.clone()),
@@ -71,8 +68,8 @@ pub async fn provision(
             client_type: ClientType::Public,
             grant_types: None,
             // RFC 8252 §7.3: a loopback redirect, any port.
-            redirect_uris: vec!["http://127.0.0.1/callback".into()],
-            scopes: ward_core::ScopeSet::default(),
+            redirect_uris: vec!["http://127.0.0.1/callback".into(), "http://[::1]/callback".into()],
+            scopes: ward_core::ScopeSet::parse("openid profile email offline_access").unwrap_or_default(),
             auth_method: None,
             jwks: None,
             jwks_uri: None,
@@ -80,6 +77,7 @@ pub async fn provision(
             may_introspect: false,
             roles: Vec::new(),
             tenant: None,
+            sign_in: Default::default(),
         };
         match admin.create_client(new).await {
             Ok(_) => tracing::info!(client_id = CLI_CLIENT, "registered the ward-cli client"),

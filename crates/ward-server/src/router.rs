@@ -7,9 +7,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
-use ward_oauth::discovery::{INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA_PATH, REVOKE_PATH, TOKEN_PATH};
+use ward_oauth::discovery::{
+    AUTHORIZE_PATH, END_SESSION_PATH, INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA_PATH, OPENID_METADATA_PATH, PAR_PATH,
+    REVOKE_PATH, TOKEN_PATH, USERINFO_PATH,
+};
 
-use crate::handlers::{discovery, health, oauth};
+use crate::handlers::{authorize, discovery, health, oauth, oidc, pages};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -21,11 +24,26 @@ pub struct RouterLimits {
 
 pub fn router(state: AppState, limits: &RouterLimits) -> Router {
     Router::new()
+        // Clients, authenticated per request.
         .route(TOKEN_PATH, post(oauth::token))
         .route(INTROSPECT_PATH, post(oauth::introspect))
         .route(REVOKE_PATH, post(oauth::revoke))
+        .route(PAR_PATH, post(oidc::par))
+        // Bearer tokens.
+        .route(USERINFO_PATH, get(oidc::userinfo).post(oidc::userinfo))
+        // Public documents.
         .route(OAUTH_METADATA_PATH, get(discovery::metadata))
+        .route(OPENID_METADATA_PATH, get(discovery::metadata))
         .route(JWKS_PATH, get(discovery::jwks))
+        .route("/assets/ward.css", get(pages::stylesheet))
+        .route("/assets/form-post.js", get(pages::form_post_script))
+        // Browsers: cookies, CSRF-checked forms.
+        .route("/", get(pages::home))
+        .route("/sign-in", get(pages::sign_in_page).post(pages::sign_in))
+        .route("/sign-out", post(pages::sign_out))
+        .route(AUTHORIZE_PATH, get(authorize::authorize_get).post(authorize::authorize_post))
+        .route("/oauth/consent", post(authorize::consent))
+        .route(END_SESSION_PATH, get(oidc::logout_page).post(oidc::logout))
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

@@ -72,7 +72,7 @@ impl Server {
                 permit = permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
                 () = &mut shutdown => break,
             };
-            let (stream, _) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(conn) => conn,
                     Err(e) => {
@@ -85,7 +85,11 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(router.clone());
+            // The peer address, for sign-in throttling per address.
+            let service = TowerToHyperService::new(tower::Layer::layer(
+                &axum::Extension(axum::extract::ConnectInfo(peer)),
+                router.clone(),
+            ));
             let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
             tokio::spawn(async move {
                 let _ = connection.await;

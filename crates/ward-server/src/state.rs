@@ -4,14 +4,17 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use ward_oauth::AuthorizationServer;
-use ward_oauth::discovery::{INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
+use ward_oauth::discovery::{INTROSPECT_PATH, PAR_PATH, REVOKE_PATH, TOKEN_PATH};
 use ward_store::SqlStore;
+
+use crate::extract::CookiePolicy;
 
 #[derive(Clone)]
 pub struct AppState {
     pub oauth: Arc<AuthorizationServer<SqlStore>>,
     pub metrics: PrometheusHandle,
     pub endpoints: Arc<Endpoints>,
+    pub cookies: Arc<CookiePolicy>,
 }
 
 /// Absolute endpoint URLs, computed once: acceptable audiences of client assertions.
@@ -19,6 +22,7 @@ pub struct Endpoints {
     pub token: String,
     pub introspect: String,
     pub revoke: String,
+    pub par: String,
 }
 
 impl AppState {
@@ -28,7 +32,9 @@ impl AppState {
             token: s.endpoint(TOKEN_PATH),
             introspect: s.endpoint(INTROSPECT_PATH),
             revoke: s.endpoint(REVOKE_PATH),
+            par: s.endpoint(PAR_PATH),
         };
-        Self { oauth, metrics, endpoints: Arc::new(endpoints) }
+        let cookies = CookiePolicy::for_issuer(&s.issuer, s.sign_in.session_ttl);
+        Self { oauth, metrics, endpoints: Arc::new(endpoints), cookies: Arc::new(cookies) }
     }
 }

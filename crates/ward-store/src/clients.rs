@@ -34,8 +34,34 @@ pub struct ClientRecord {
     pub roles: Vec<String>,
     /// The tenant its client-credentials tokens carry.
     pub tenant: Option<String>,
+    #[serde(flatten)]
+    pub sign_in: SignInPolicy,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
+}
+
+/// How a client that signs people in must behave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignInPolicy {
+    /// Where RP-initiated logout may send the browser back to, matched exactly.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// PKCE is always required of public clients; of confidential ones unless this is off.
+    pub require_pkce: bool,
+    /// Authorization requests must come through PAR (RFC 9126 §5).
+    pub require_par: bool,
+    /// Each refresh returns a new refresh token (rotation); off: the refresh token stays fixed.
+    pub rotate_refresh_tokens: bool,
+}
+
+impl Default for SignInPolicy {
+    fn default() -> Self {
+        Self {
+            post_logout_redirect_uris: Vec::new(),
+            require_pkce: true,
+            require_par: false,
+            rotate_refresh_tokens: true,
+        }
+    }
 }
 
 pub trait ClientStore: Send + Sync {
@@ -57,7 +83,7 @@ pub trait ClientStore: Send + Sync {
 // runtime-built SQL text).
 macro_rules! columns {
     () => {
-        "client_id, name, client_type, grant_types, redirect_uris, scopes, auth_method, secret_hash, jwks, jwks_uri, skip_consent, may_introspect, roles, tenant, created_at, updated_at"
+        "client_id, name, client_type, grant_types, redirect_uris, scopes, auth_method, secret_hash, jwks, jwks_uri, skip_consent, may_introspect, roles, tenant, post_logout_redirect_uris, require_pkce, require_par, rotate_refresh_tokens, created_at, updated_at"
     };
 }
 
@@ -66,10 +92,12 @@ impl ClientStore for SqlStore {
         let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
         let redirect_uris = serde_json::to_string(&c.redirect_uris).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let roles = serde_json::to_string(&c.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let post_logout = serde_json::to_string(&c.sign_in.post_logout_redirect_uris)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(concat!(
             "INSERT INTO clients (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         ))
         .bind(&c.client_id)
         .bind(&c.name)
@@ -85,6 +113,10 @@ impl ClientStore for SqlStore {
         .bind(i64::from(c.may_introspect))
         .bind(roles)
         .bind(c.tenant.as_deref())
+        .bind(post_logout)
+        .bind(i64::from(c.sign_in.require_pkce))
+        .bind(i64::from(c.sign_in.require_par))
+        .bind(i64::from(c.sign_in.rotate_refresh_tokens))
         .bind(c.created_at)
         .bind(c.updated_at)
         .execute(self.write())
@@ -159,6 +191,13 @@ fn decode(row: &AnyRow) -> Result<ClientRecord> {
         roles: serde_json::from_str(&row.try_get::<String, _>("roles")?)
             .map_err(|e| corrupt("roles", e.to_string()))?,
         tenant: row.try_get("tenant")?,
+        sign_in: SignInPolicy {
+            post_logout_redirect_uris: serde_json::from_str(&row.try_get::<String, _>("post_logout_redirect_uris")?)
+                .map_err(|e| corrupt("post_logout_redirect_uris", e.to_string()))?,
+            require_pkce: flag(row.try_get("require_pkce")?),
+            require_par: flag(row.try_get("require_par")?),
+            rotate_refresh_tokens: flag(row.try_get("rotate_refresh_tokens")?),
+        },
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         client_id,

@@ -7,6 +7,10 @@
 //! - [`scopes`] — `ScopeStore`.
 //! - [`keys`] — `KeyStore`, sealed signing keys and rotation.
 //! - [`revocations`] — `RevocationStore`, revoked access-token `jti`s.
+//! - [`users`] — `UserStore`, people who sign in.
+//! - [`grants`] — `GrantStore`: grants (the `sid` of tokens) and their refresh tokens.
+//! - [`codes`] — `CodeStore`: authorization codes and pushed authorization requests.
+//! - [`sessions`] — `SessionStore`: browser sessions and remembered consent.
 //! - [`replay`] — `ReplayStore`, client-assertion `jti`s seen once.
 //! - [`error`] — `StoreError`.
 //!
@@ -14,20 +18,26 @@
 //! conditional statement — never by one node's memory.
 
 pub mod clients;
+pub mod codes;
 pub mod db;
 pub mod error;
+pub mod grants;
 pub mod keys;
 pub mod migrate;
 pub mod replay;
 pub mod revocations;
 pub mod scopes;
+pub mod sessions;
 pub mod users;
 
-pub use clients::{ClientRecord, ClientStore};
+pub use clients::{ClientRecord, ClientStore, SignInPolicy};
+pub use codes::{CodeRecord, CodeStore, PushedRequest, Redemption};
 pub use db::{Backend, SqlStore};
 pub use error::StoreError;
+pub use grants::{GrantRecord, GrantStore, RefreshTokenRecord, SubjectKind};
 pub use keys::{KeyStore, StoredKey};
 pub use replay::ReplayStore;
 pub use revocations::RevocationStore;
 pub use scopes::{ScopeRecord, ScopeStore};
+pub use sessions::{BrowserSession, SessionStore};
 pub use users::{UserRecord, UserStore};

@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "staged keys", "0003_staged_keys"),
     migration!(4, "client attributes", "0004_client_attributes"),
     migration!(5, "users", "0005_users"),
+    migration!(6, "grants", "0006_grants"),
 ];
 
 /// The newest schema version this binary knows.

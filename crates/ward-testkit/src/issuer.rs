@@ -252,5 +252,6 @@ pub fn confidential(id: &str, scopes: &str) -> Result<NewClient> {
         may_introspect: false,
         roles: Vec::new(),
         tenant: None,
+        sign_in: Default::default(),
     })
 }

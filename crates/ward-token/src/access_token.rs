@@ -39,6 +39,9 @@ pub struct AccessTokenClaims {
     pub client_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The grant the token belongs to; revoking it ends the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// What the token says about its subject (roles, tenant, …), under the issuer's configured
     /// claim names.
     #[serde(flatten)]

@@ -233,6 +233,18 @@ pub struct CreateClient {
     /// Without it, a client introspecting another client's token learns only `active: false`.
     #[arg(long)]
     pub introspect: bool,
+    /// Where RP-initiated logout may return the browser to (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Let a confidential client leave PKCE out (public clients always need it).
+    #[arg(long)]
+    pub pkce_optional: bool,
+    /// Accept authorization requests only through PAR (POST /oauth/par).
+    #[arg(long)]
+    pub require_par: bool,
+    /// Keep one refresh token for the grant's life instead of rotating it at every refresh.
+    #[arg(long)]
+    pub fixed_refresh_tokens: bool,
     #[command(flatten)]
     pub output: Output,
 }

@@ -7,7 +7,7 @@ use crate::grants::Issued;
 use crate::server::{AuthorizationServer, Store};
 
 impl<S: Store> AuthorizationServer<S> {
-    pub(crate) fn client_credentials(
+    pub(crate) async fn client_credentials(
         &self,
         client: &AuthenticatedClient,
         requested: Option<ScopeSet>,
@@ -23,7 +23,8 @@ impl<S: Store> AuthorizationServer<S> {
             return Err(OAuthError::invalid_scope("a requested scope is not allowed for this client"));
         }
         // The client is the subject: its roles and tenant are the token's (RFC 9068 §2.2.3.1).
-        let attributes = self.attributes(&client.record.roles, client.record.tenant.as_deref());
-        self.issue_access_token(client, client.id(), &scope, GrantType::ClientCredentials, attributes)
+        let attributes = self.claims().of_client(&client.record);
+        let sid = self.client_grant(client.id(), &client.record.scopes).await?;
+        self.issue_access_token(client, client.id(), &scope, GrantType::ClientCredentials, &sid, attributes)
     }
 }

@@ -1,6 +1,8 @@
 //! The token endpoint (RFC 6749 §3.2): parse the grant, authenticate the client, dispatch.
 
+pub mod authorization_code;
 pub mod client_credentials;
+pub mod refresh_token;
 
 use serde::Serialize;
 use ward_core::{GrantRequest, GrantType, OAuthError, ScopeSet};
@@ -19,6 +21,10 @@ pub struct TokenResponse {
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// What one token request produced, for the transport's metrics and logs.
@@ -33,15 +39,22 @@ pub struct Issued {
 /// Reads `grant_type` and the grant's own parameters.
 pub fn parse_grant(params: &FormParams) -> Result<GrantRequest, OAuthError> {
     let grant_type = params.require("grant_type")?;
+    let scope = || {
+        params.get("scope").map(ScopeSet::parse).transpose().map_err(|_| {
+            OAuthError::invalid_scope("a scope is 1-128 printable ASCII characters without space, quote or backslash")
+        })
+    };
     match grant_type.parse::<GrantType>() {
-        Ok(GrantType::ClientCredentials) => {
-            let scope = params.get("scope").map(ScopeSet::parse).transpose().map_err(|_| {
-                OAuthError::invalid_scope(
-                    "a scope is 1-128 printable ASCII characters without space, quote or backslash",
-                )
-            })?;
-            Ok(GrantRequest::ClientCredentials { scope })
-        }
+        Ok(GrantType::ClientCredentials) => Ok(GrantRequest::ClientCredentials { scope: scope()? }),
+        Ok(GrantType::AuthorizationCode) => Ok(GrantRequest::AuthorizationCode {
+            code: params.require("code")?.to_owned(),
+            redirect_uri: params.get("redirect_uri").map(str::to_owned),
+            code_verifier: params.get("code_verifier").map(str::to_owned),
+        }),
+        Ok(GrantType::RefreshToken) => Ok(GrantRequest::RefreshToken {
+            refresh_token: params.require("refresh_token")?.to_owned(),
+            scope: scope()?,
+        }),
         Err(_) => Err(OAuthError::unsupported_grant_type("this grant_type is not supported")),
     }
 }
@@ -59,24 +72,14 @@ impl<S: Store> AuthorizationServer<S> {
             )));
         }
         match grant {
-            GrantRequest::ClientCredentials { scope } => self.client_credentials(&client, scope),
+            GrantRequest::ClientCredentials { scope } => self.client_credentials(&client, scope).await,
+            GrantRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
+                self.authorization_code(&client, &code, redirect_uri.as_deref(), code_verifier.as_deref()).await
+            }
+            GrantRequest::RefreshToken { refresh_token, scope } => {
+                self.refresh_token(&client, &refresh_token, scope).await
+            }
         }
-    }
-
-    /// The attribute claims of a subject with these roles and tenant, under the configured names.
-    pub(crate) fn attributes(
-        &self,
-        roles: &[String],
-        tenant: Option<&str>,
-    ) -> serde_json::Map<String, serde_json::Value> {
-        let mut attributes = serde_json::Map::new();
-        if !roles.is_empty() {
-            attributes.insert(self.settings.roles_claim.clone(), serde_json::json!(roles));
-        }
-        if let Some(tenant) = tenant {
-            attributes.insert(self.settings.tenant_claim.clone(), serde_json::json!(tenant));
-        }
-        attributes
     }
 
     /// Signs an access token. Writes nothing: the token is its own record until revoked.
@@ -86,6 +89,7 @@ impl<S: Store> AuthorizationServer<S> {
         subject: &str,
         scope: &ScopeSet,
         grant_type: GrantType,
+        sid: &str,
         attributes: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Issued, OAuthError> {
         let now = self.clock.now();
@@ -101,13 +105,21 @@ impl<S: Store> AuthorizationServer<S> {
             jti: jti.clone(),
             client_id: client.id().to_owned(),
             scope: scope.clone(),
+            sid: Some(sid.to_owned()),
             attributes,
         };
         let keyring = self.keys.current();
         let access_token = jws::sign(keyring.signing_key(now), ACCESS_TOKEN_TYP, &claims)
             .map_err(|e| crate::internal("signing a token", e))?;
         Ok(Issued {
-            response: TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope },
+            response: TokenResponse {
+                access_token,
+                token_type: "Bearer",
+                expires_in: ttl,
+                scope,
+                refresh_token: None,
+                id_token: None,
+            },
             client_id: client.id().to_owned(),
             grant_type,
             jti,

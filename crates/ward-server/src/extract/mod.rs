@@ -1,5 +1,7 @@
 //! Request extractors.
 
+pub mod browser;
 pub mod form;
 
+pub use browser::{Browser, CookiePolicy};
 pub use form::OAuthForm;

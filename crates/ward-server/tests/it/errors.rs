@@ -31,7 +31,8 @@ async fn error_descriptions_are_rfc_text_and_echo_nothing(backend: StoreBackend)
         ("/oauth/token", FORM, format!("grant_type={HOSTILE}"), auth, "unsupported_grant_type"),
         ("/oauth/token", FORM, format!("grant_type=client_credentials&scope={HOSTILE}"), auth, "invalid_scope"),
         ("/oauth/token", FORM, "grant_type=client_credentials&scope=echoed".into(), auth, "invalid_scope"),
-        ("/oauth/token", FORM, "grant_type=authorization_code&code=echoed".into(), auth, "unsupported_grant_type"),
+        ("/oauth/token", FORM, "grant_type=authorization_code&code=echoed".into(), auth, "unauthorized_client"),
+        ("/oauth/token", FORM, "grant_type=device_code&code=echoed".into(), auth, "unsupported_grant_type"),
         ("/oauth/token", FORM, "grant_type=client_credentials".into(), Some(("svc", "echoed")), "invalid_client"),
         ("/oauth/token", FORM, "grant_type=client_credentials".into(), Some((HOSTILE, "x")), "invalid_client"),
         (

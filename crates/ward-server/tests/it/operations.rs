@@ -17,30 +17,60 @@ ward_testkit::on_both_backends!(
 async fn discovery_documents_advertise_what_is_implemented(backend: StoreBackend) -> Result<()> {
     let issuer = TestIssuer::start(backend).await?;
     issuer.confidential_client("app", "db:read db:write").await?;
-    // No ID tokens yet, so no OpenID document: it would have to claim them.
-    let openid = issuer.http.get(issuer.url("/.well-known/openid-configuration")).send().await?;
-    assert_eq!(openid.status(), 404);
-    for path in ["/.well-known/oauth-authorization-server"] {
+    let mut documents = Vec::new();
+    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
         let doc: serde_json::Value = issuer.http.get(issuer.url(path)).send().await?.json().await?;
         assert_eq!(doc["issuer"], issuer.base_url.as_str(), "{path}");
         assert_eq!(doc["token_endpoint"], issuer.url("/oauth/token"));
         assert_eq!(doc["jwks_uri"], issuer.url("/.well-known/jwks.json"));
         assert_eq!(doc["introspection_endpoint"], issuer.url("/oauth/introspect"));
         assert_eq!(doc["revocation_endpoint"], issuer.url("/oauth/revoke"));
-        assert_eq!(doc["grant_types_supported"], serde_json::json!(["client_credentials"]));
+        assert_eq!(
+            doc["grant_types_supported"],
+            serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
+        );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
+            serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])
+        );
+        assert_eq!(
+            doc["introspection_endpoint_auth_methods_supported"],
             serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
         );
-        assert_eq!(doc["scopes_supported"], serde_json::json!(["db:read", "db:write"]));
-        assert!(doc.get("authorization_endpoint").is_none(), "not implemented yet, so not advertised");
+        assert_eq!(
+            doc["scopes_supported"],
+            serde_json::json!(["db:read", "db:write", "email", "offline_access", "openid", "profile"])
+        );
+        // OpenID Connect Discovery §3: the fields it requires, and what Ward chose.
+        assert_eq!(doc["authorization_endpoint"], issuer.url("/oauth/authorize"));
+        assert_eq!(doc["userinfo_endpoint"], issuer.url("/oauth/userinfo"));
+        assert_eq!(doc["end_session_endpoint"], issuer.url("/oauth/logout"));
+        assert_eq!(doc["pushed_authorization_request_endpoint"], issuer.url("/oauth/par"));
+        assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(doc["subject_types_supported"], serde_json::json!(["public"]));
+        assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["ES256"]));
+        assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(doc["response_modes_supported"], serde_json::json!(["query", "form_post"]));
         // Every advertised endpoint answers.
-        for key in ["token_endpoint", "introspection_endpoint", "revocation_endpoint"] {
+        for key in [
+            "token_endpoint",
+            "introspection_endpoint",
+            "revocation_endpoint",
+            "pushed_authorization_request_endpoint",
+            "userinfo_endpoint",
+        ] {
             let url = doc[key].as_str().unwrap_or_default();
             let status = issuer.http.post(url).form(&[("x", "y")]).send().await?.status();
             assert_ne!(status, 404, "{key}");
         }
+        for key in ["authorization_endpoint", "end_session_endpoint"] {
+            let status = issuer.http.get(doc[key].as_str().unwrap_or_default()).send().await?.status();
+            assert_ne!(status, 404, "{key}");
+        }
+        documents.push(doc);
     }
+    assert_eq!(documents[0], documents[1], "one document at both paths");
     issuer.stop().await
 }
 

@@ -20,6 +20,7 @@ ward_testkit::on_both_backends!(
 
 fn client(id: &str) -> ClientRecord {
     ClientRecord {
+        sign_in: Default::default(),
         client_id: id.into(),
         name: format!("Client {id}"),
         client_type: ClientType::Confidential,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use anyhow::Context as _;
 use serde_json::json;
 use ward_core::{ClientType, GrantType, ScopeSet};
-use ward_oauth::admin::NewClient;
+use ward_oauth::admin::{NewClient, SignInOptions};
 use ward_store::ClientRecord;
 
 use super::{AdminCtx, emit, format_time};
@@ -79,6 +79,12 @@ async fn create(admin: &AdminCtx<'_>, args: CreateClient) -> anyhow::Result<()> 
             may_introspect: args.introspect,
             roles: args.roles,
             tenant: args.tenant,
+            sign_in: SignInOptions {
+                post_logout_redirect_uris: args.post_logout_redirect_uris,
+                pkce_optional: args.pkce_optional,
+                require_par: args.require_par,
+                fixed_refresh_tokens: args.fixed_refresh_tokens,
+            },
         })
         .await?;
     emit(args.output, &created, || {
@@ -95,6 +101,11 @@ fn grants(c: &ClientRecord) -> String {
     if list.is_empty() { "-".into() } else { list.join(",") }
 }
 
+fn list_or_dash<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let list: Vec<&str> = items.collect();
+    if list.is_empty() { "-".into() } else { list.join(" ") }
+}
+
 fn describe(c: &ClientRecord) -> String {
     let uris: Vec<&str> = c.redirect_uris.iter().map(|u| u.as_str()).collect();
     let keys = match (&c.jwks, &c.jwks_uri) {
@@ -103,7 +114,7 @@ fn describe(c: &ClientRecord) -> String {
         _ => "-".to_owned(),
     };
     format!(
-        "client_id:      {}\nname:           {}\ntype:           {}\nauth method:    {}\ngrant types:    {}\nscopes:         {}\nredirect URIs:  {}\nkeys:           {}\nskip consent:   {}\nintrospects:    {}\nroles:          {}\ntenant:         {}\ncreated:        {} UTC\n",
+        "client_id:      {}\nname:           {}\ntype:           {}\nauth method:    {}\ngrant types:    {}\nscopes:         {}\nredirect URIs:  {}\nkeys:           {}\nskip consent:   {}\nintrospects:    {}\nroles:          {}\ntenant:         {}\nlogout URIs:    {}\nPKCE required:  {}\nPAR required:   {}\nrefresh:        {}\ncreated:        {} UTC\n",
         c.client_id,
         c.name,
         c.client_type,
@@ -116,6 +127,10 @@ fn describe(c: &ClientRecord) -> String {
         c.may_introspect,
         if c.roles.is_empty() { "-".to_owned() } else { c.roles.join(" ") },
         c.tenant.as_deref().unwrap_or("-"),
+        list_or_dash(c.sign_in.post_logout_redirect_uris.iter().map(|u| u.as_str())),
+        c.sign_in.require_pkce,
+        c.sign_in.require_par,
+        if c.sign_in.rotate_refresh_tokens { "rotating" } else { "fixed" },
         format_time(c.created_at),
     )
 }

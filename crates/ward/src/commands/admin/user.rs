@@ -8,16 +8,14 @@ use std::io::{BufRead as _, IsTerminal as _};
 use anyhow::{Context as _, bail};
 use ward_config::Config;
 use ward_core::SystemClock;
-use ward_oauth::users::{NewUser, PasswordHashing, UserAdmin};
+use ward_oauth::users::{NewUser, UserAdmin};
 use ward_store::{SqlStore, UserRecord};
 
 use super::{emit, format_time};
 use crate::cli::UserCommand;
 
 pub async fn run(config: &Config, store: &SqlStore, command: UserCommand) -> anyhow::Result<()> {
-    let p = config.passwords;
-    let hashing = PasswordHashing { memory_kib: p.memory_kib, iterations: p.iterations, parallelism: p.parallelism };
-    let admin = UserAdmin { store, clock: &SystemClock, hashing };
+    let admin = UserAdmin { store, clock: &SystemClock, hashing: ward_server::bootstrap::password_hashing(config) };
     match command {
         UserCommand::Create(args) => {
             let args = *args;

@@ -1,0 +1,127 @@
+//! Grants: creating them, finding a client's own, and revoking them. A revocation is written
+//! to the store (refresh tokens die at once, on every node, since every refresh reads the
+//! grant) and recorded in this node's revocation view (its access tokens turn inactive at
+//! introspection here at once, elsewhere within `revocation_sync_interval`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ward_core::{OAuthError, ScopeSet, UnixTime};
+use ward_store::{GrantRecord, GrantStore, SessionStore, StoreError, SubjectKind};
+
+use crate::server::{AuthorizationServer, Store};
+
+/// A client-credentials grant lives this long; a fresh one is made after it.
+const CLIENT_GRANT_LIFETIME_SECS: i64 = 365 * 24 * 3600;
+/// More clients than any deployment has; beyond it the cache starts over.
+const CLIENT_GRANTS_CACHED: usize = 10_000;
+
+/// Each client's current client-credentials grant, so that issuing a token stays free of
+/// database writes: one read per client per `ttl`.
+pub(crate) struct ClientGrants {
+    ttl: Duration,
+    grants: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl ClientGrants {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Self { ttl, grants: Mutex::new(HashMap::new()) }
+    }
+
+    fn get(&self, client_id: &str) -> Option<String> {
+        let grants = self.grants.lock().ok()?;
+        let (grant_id, at) = grants.get(client_id)?;
+        (at.elapsed() < self.ttl).then(|| grant_id.clone())
+    }
+
+    fn put(&self, client_id: &str, grant_id: &str) {
+        if let Ok(mut grants) = self.grants.lock() {
+            if grants.len() >= CLIENT_GRANTS_CACHED {
+                grants.clear();
+            }
+            grants.insert(client_id.to_owned(), (grant_id.to_owned(), Instant::now()));
+        }
+    }
+
+    fn forget_grant(&self, grant_id: &str) {
+        if let Ok(mut grants) = self.grants.lock() {
+            grants.retain(|_, (id, _)| id != grant_id);
+        }
+    }
+}
+
+impl<S: Store> AuthorizationServer<S> {
+    /// A new grant id: 128 random bits.
+    pub(crate) fn new_grant_id(&self) -> String {
+        ward_token::entropy::random_string(self.entropy.as_ref(), 16)
+    }
+
+    /// The grant a client's own tokens belong to, made on first use.
+    pub(crate) async fn client_grant(&self, client_id: &str, scopes: &ScopeSet) -> Result<String, OAuthError> {
+        if let Some(grant_id) = self.client_grants.get(client_id) {
+            return Ok(grant_id);
+        }
+        let now = self.clock.now();
+        let found =
+            self.store.live_client_grant(client_id, now).await.map_err(|e| crate::internal("reading a grant", e))?;
+        let grant_id = match found {
+            Some(grant) => grant.grant_id,
+            None => {
+                let grant = GrantRecord {
+                    grant_id: self.new_grant_id(),
+                    client_id: client_id.to_owned(),
+                    subject_kind: SubjectKind::Client,
+                    subject: client_id.to_owned(),
+                    scopes: scopes.clone(),
+                    auth_time: now,
+                    created_at: now,
+                    last_used_at: now,
+                    expires_at: now.saturating_add(CLIENT_GRANT_LIFETIME_SECS),
+                    revoked_at: None,
+                };
+                // Two nodes racing here make two grants of the same client: both are its own,
+                // and revoking the client's grants revokes both.
+                self.store.insert_grant(&grant).await.map_err(|e| crate::internal("recording a grant", e))?;
+                grant.grant_id
+            }
+        };
+        self.client_grants.put(client_id, &grant_id);
+        Ok(grant_id)
+    }
+
+    /// Revokes one grant. Returns whether it was live.
+    pub async fn revoke_grant(&self, grant_id: &str) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let revoked = self.store.revoke_grant(grant_id, now).await?;
+        self.revocations.record_grant(grant_id, now);
+        self.client_grants.forget_grant(grant_id);
+        if revoked {
+            tracing::info!(sid = grant_id, "revoked grant");
+        }
+        Ok(revoked)
+    }
+
+    /// Revokes every grant of a user and ends their browser sessions: what disabling or
+    /// deleting them does.
+    pub async fn revoke_user(&self, username: &str) -> Result<usize, StoreError> {
+        revoke_user_grants(&self.store, username, self.clock.now()).await.map(|ids| {
+            for id in &ids {
+                self.revocations.record_grant(id, self.clock.now());
+            }
+            ids.len()
+        })
+    }
+}
+
+/// Revokes every grant of `username` and ends their browser sessions; returns the grant ids.
+/// The CLI calls this directly: running nodes pick the grants up at their next sync.
+pub async fn revoke_user_grants(
+    store: &(impl GrantStore + SessionStore),
+    username: &str,
+    now: UnixTime,
+) -> Result<Vec<String>, StoreError> {
+    let ids = store.revoke_grants_of(SubjectKind::User, username, now).await?;
+    store.delete_sessions_of(username).await?;
+    Ok(ids)
+}

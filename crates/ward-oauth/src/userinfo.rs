@@ -1,0 +1,36 @@
+//! The UserInfo endpoint (OpenID Connect Core §5.3): who the bearer of an access token is, as
+//! far as its scopes allow.
+
+use serde_json::{Map, Value, json};
+use ward_core::{OAuthError, OAuthErrorCode, ScopeSet};
+
+use crate::server::{AuthorizationServer, Store};
+
+impl<S: Store> AuthorizationServer<S> {
+    pub async fn userinfo(&self, access_token: &str) -> Result<Map<String, Value>, OAuthError> {
+        let invalid = || OAuthError::invalid_token("the access token is invalid, expired or revoked");
+        let claims = self.verify_own_access_token(access_token).await.ok_or_else(invalid)?;
+        let now = self.clock.now();
+        if claims.exp <= now {
+            return Err(invalid());
+        }
+        let revoked = self
+            .revocations
+            .is_revoked(&self.store, &claims.jti, claims.sid.as_deref(), now)
+            .await
+            .map_err(|e| crate::internal("checking a revocation", e))?;
+        if revoked {
+            return Err(invalid());
+        }
+        let scopes = ScopeSet::parse(claims.scope.as_deref().unwrap_or_default()).unwrap_or_default();
+        if !scopes.has("openid") {
+            return Err(OAuthError::new(OAuthErrorCode::InsufficientScope, "the access token lacks the openid scope"));
+        }
+        let user = self.store.get_user(&claims.sub).await.map_err(|e| crate::internal("reading a user", e))?;
+        let user = user.filter(|u| !u.disabled).ok_or_else(invalid)?;
+        let mut out = Map::new();
+        out.insert("sub".into(), json!(user.username));
+        out.extend(self.claims().of_user(&user, &scopes));
+        Ok(out)
+    }
+}

@@ -90,6 +90,8 @@ impl TestIssuerBuilder {
             ..Config::default()
         };
         config.log.access_log = false;
+        // Passwords at a test's cost: the flows are under test here, not argon2.
+        config.passwords = ward_config::model::PasswordConfig { memory_kib: 256, iterations: 1, parallelism: 1 };
         for f in self.configure {
             f(&mut config);
         }
@@ -192,6 +194,24 @@ impl TestIssuer {
         Ok(())
     }
 
+    /// A user who signs in with `password`, carrying `roles`.
+    pub async fn user(&self, username: &str, password: &str, roles: &[&str]) -> Result<ward_store::UserRecord> {
+        let users = ward_oauth::users::UserAdmin {
+            store: self.oauth.store(),
+            clock: &self.clock,
+            hashing: ward_server::bootstrap::password_hashing(&self.config),
+        };
+        let new = ward_oauth::users::NewUser {
+            username: username.to_owned(),
+            password: Some(password.to_owned()),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            email: Some(format!("{username}@example.com")),
+            name: Some(format!("{username} example")),
+            ..Default::default()
+        };
+        Ok(users.create_user(new).await?)
+    }
+
     /// `POST /oauth/token` with client_secret_basic; returns status and JSON body.
     pub async fn token(&self, client: &TestClient, form: &[(&str, &str)]) -> Result<(u16, serde_json::Value)> {
         let response = self
@@ -234,6 +254,19 @@ impl Drop for TestIssuer {
             let _ = tx.send(());
         }
     }
+}
+
+/// A `NewClient` for a client that signs people in: `redirect_uri`, the `authorization_code`
+/// and `refresh_token` grants, `scopes`.
+pub fn web_client(id: &str, client_type: ward_core::ClientType, redirect_uri: &str, scopes: &str) -> Result<NewClient> {
+    Ok(NewClient { client_type, redirect_uris: vec![redirect_uri.to_owned()], ..confidential(id, scopes)? })
+}
+
+/// A PKCE pair: a fresh `code_verifier` and its `S256` challenge.
+pub fn pkce() -> (String, String) {
+    let verifier = ward_token::secret::generate(&OsEntropy);
+    let challenge = ward_token::secret::pkce_s256(&verifier);
+    (verifier, challenge)
 }
 
 /// A `NewClient` for a confidential client_secret_basic client with `scopes`.

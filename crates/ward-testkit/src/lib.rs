@@ -4,15 +4,18 @@
 //! - [`gate`] — the PostgreSQL gate's fixtures: a SCRAM cluster with service accounts and RLS, and `TestGate`.
 //! - [`pg`] — fresh PostgreSQL databases, on a given server or a throwaway cluster.
 //! - [`issuer`] — `TestIssuer`, the real HTTP server in-process on port 0.
+//! - [`browser`] — `HttpBrowser`: cookies, forms and redirects, for the sign-in flows over HTTP.
 //! - [`store`] — a migrated `SqlStore` on SQLite or PostgreSQL, for the store's own suite.
 
+pub mod browser;
 pub mod gate;
 pub mod issuer;
 pub mod oidc;
 pub mod pg;
 pub mod store;
 
-pub use issuer::{TestClient, TestIssuer, confidential};
+pub use browser::{HttpBrowser, Page};
+pub use issuer::{TestClient, TestIssuer, confidential, pkce, web_client};
 pub use pg::TestDatabase;
 pub use store::{StoreBackend, TestStore};
 

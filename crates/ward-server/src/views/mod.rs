@@ -67,16 +67,9 @@ impl ErrorPage<'_> {
     /// An OAuth error that cannot be sent back to the client, shown to the person instead.
     pub fn oauth(error: &OAuthError) -> Response {
         let status = StatusCode::from_u16(error.error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        let message = error
-            .error_description
-            .map_or_else(|| "The request is not valid.".to_owned(), |d| capitalise(&d.to_string()));
+        let message = error.error_description.map_or_else(|| "The request is not valid.".to_owned(), |d| d.to_string());
         render(status, &ErrorPage { title: "This request cannot continue", message, code: Some(error.error.as_str()) })
     }
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 #[derive(Template)]

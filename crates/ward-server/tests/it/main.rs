@@ -4,6 +4,7 @@
 
 mod assertion;
 mod client_auth;
+mod code_flow;
 mod errors;
 mod first_start;
 mod introspect_revoke;

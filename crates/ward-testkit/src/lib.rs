@@ -5,9 +5,11 @@
 //! - [`pg`] — fresh PostgreSQL databases, on a given server or a throwaway cluster.
 //! - [`issuer`] — `TestIssuer`, the real HTTP server in-process on port 0.
 //! - [`browser`] — `HttpBrowser`: cookies, forms and redirects, for the sign-in flows over HTTP.
+//! - [`chromium`] — headless Chromium over WebDriver, and a loopback callback server.
 //! - [`store`] — a migrated `SqlStore` on SQLite or PostgreSQL, for the store's own suite.
 
 pub mod browser;
+pub mod chromium;
 pub mod gate;
 pub mod issuer;
 pub mod oidc;

@@ -96,9 +96,11 @@ impl Browser {
     }
 
     /// Whether a form POST is genuine: the token matches this browser's secret, and the
-    /// `Origin`, when the browser sends one, is Ward's.
+    /// `Origin`, when the browser names one, is Ward's. Pages are sent with
+    /// `Referrer-Policy: no-referrer`, under which browsers send `Origin: null` for their own
+    /// form posts, so `null` names no origin; the token is what decides.
     pub fn form_is_genuine(&self, app: &AppState, token: Option<&str>) -> bool {
-        let same_origin = self.origin.as_deref().is_none_or(|o| o == app.cookies.origin);
+        let same_origin = self.origin.as_deref().is_none_or(|o| o == "null" || o == app.cookies.origin);
         let token_ok = match (&self.csrf_secret, token) {
             (Some(secret), Some(token)) => equal(&derive_token(secret), token),
             _ => false,

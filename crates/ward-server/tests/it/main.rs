@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod assertion;
+mod chromium;
 mod client_auth;
 mod code_flow;
 mod errors;
@@ -10,6 +11,7 @@ mod first_start;
 mod introspect_revoke;
 mod keys;
 mod operations;
+mod relying_party;
 mod token;
 
 use anyhow::Result;

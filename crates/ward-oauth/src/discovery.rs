@@ -20,8 +20,8 @@ pub const PAR_PATH: &str = "/oauth/par";
 pub const USERINFO_PATH: &str = "/oauth/userinfo";
 pub const END_SESSION_PATH: &str = "/oauth/logout";
 
-/// Authentication methods accepted at the token endpoint: public clients (`none`) redeem codes
-/// and refresh tokens there.
+/// Authentication methods accepted at the token and revocation endpoints: public clients
+/// (`none`) redeem codes and refresh tokens, and revoke them.
 const TOKEN_AUTH_METHODS: &[TokenEndpointAuthMethod] = &[
     TokenEndpointAuthMethod::ClientSecretBasic,
     TokenEndpointAuthMethod::ClientSecretPost,
@@ -92,7 +92,7 @@ impl<S: Store> AuthorizationServer<S> {
             "token_endpoint_auth_signing_alg_values_supported": algs,
             "introspection_endpoint_auth_methods_supported": methods,
             "introspection_endpoint_auth_signing_alg_values_supported": algs,
-            "revocation_endpoint_auth_methods_supported": methods,
+            "revocation_endpoint_auth_methods_supported": token_methods,
             "revocation_endpoint_auth_signing_alg_values_supported": algs,
             "pushed_authorization_request_endpoint_auth_methods_supported": methods,
         }))

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ward_oauth::client_auth::{AuthenticatedClient, Presented};
+use ward_oauth::revoke::Revoked;
 
 use crate::error::{OAuthRejection, no_store_json};
 use crate::extract::OAuthForm;
@@ -28,9 +29,16 @@ pub async fn introspect(State(app): State<AppState>, form: OAuthForm) -> Result<
 /// `POST /oauth/revoke` (RFC 7009). 200 with an empty body, also for unknown tokens.
 pub async fn revoke(State(app): State<AppState>, form: OAuthForm) -> Result<Response, OAuthRejection> {
     let caller = authenticate(&app, &form, &app.endpoints.revoke).await?;
-    if let ward_oauth::revoke::Revoked::AccessToken { jti } = app.oauth.revoke(&caller, &form.params).await? {
-        tracing::info!(client_id = caller.id(), %jti, "revoked access token");
-        metrics::counter!("ward_tokens_revoked_total").increment(1);
+    match app.oauth.revoke(&caller, &form.params).await? {
+        Revoked::AccessToken { jti } => {
+            tracing::info!(client_id = caller.id(), %jti, "revoked access token");
+            metrics::counter!("ward_tokens_revoked_total", "kind" => "access_token").increment(1);
+        }
+        Revoked::Grant { sid } => {
+            tracing::info!(client_id = caller.id(), %sid, "revoked a refresh token and its grant");
+            metrics::counter!("ward_tokens_revoked_total", "kind" => "refresh_token").increment(1);
+        }
+        Revoked::Nothing => {}
     }
     Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], "").into_response())
 }

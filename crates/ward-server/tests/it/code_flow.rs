@@ -21,6 +21,7 @@ ward_testkit::on_both_backends!(
     form_post_and_page_headers,
     pushed_authorization_requests,
     rp_initiated_logout,
+    revoking_a_refresh_token_ends_its_grant,
 );
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -822,5 +823,43 @@ async fn rp_initiated_logout(backend: StoreBackend) -> Result<()> {
     // Signed out: the next authorization asks for a sign-in again.
     let again = browser.get(&app_request(&issuer, &challenge, &[("scope", "openid")])).await?;
     assert!(again.location().unwrap().starts_with("/sign-in"), "{:?}", again.location());
+    issuer.stop().await
+}
+
+async fn revoking_a_refresh_token_ends_its_grant(backend: StoreBackend) -> Result<()> {
+    let (issuer, secret) = setup(backend).await?;
+    let tokens = tokens(&issuer, &secret, &[]).await?;
+    let (access, refresh_token) = (tokens["access_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap());
+    // Another client cannot revoke it.
+    let other = issuer.create_client(web_client("other", ClientType::Confidential, APP_REDIRECT, "openid")?).await?;
+    let response = issuer
+        .http
+        .post(issuer.url("/oauth/revoke"))
+        .basic_auth("other", other.client_secret.as_deref())
+        .form(&[("token", refresh_token)])
+        .send()
+        .await?;
+    assert_eq!(response.status(), 400);
+    assert!(introspect_active(&issuer, &secret, access).await?);
+    // Its own client can (RFC 7009 §2.1): the refresh token and the grant's access tokens end.
+    let response = issuer
+        .http
+        .post(issuer.url("/oauth/revoke"))
+        .basic_auth("app", Some(&secret))
+        .form(&[("token", refresh_token), ("token_type_hint", "refresh_token")])
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    assert_eq!(refresh(&issuer, &secret, refresh_token, None).await?.0, 400);
+    assert!(!introspect_active(&issuer, &secret, access).await?);
+    // Revoking again, or an unknown token: 200 and nothing happens.
+    let response = issuer
+        .http
+        .post(issuer.url("/oauth/revoke"))
+        .basic_auth("app", Some(&secret))
+        .form(&[("token", refresh_token)])
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
     issuer.stop().await
 }

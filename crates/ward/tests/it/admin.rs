@@ -24,7 +24,9 @@ fn round_trip(database: Option<&str>) {
     assert!(fail(&["scope", "create", "db:read"]).contains("already exists"));
     assert!(fail(&["scope", "create", "bad scope"]).contains("invalid scope"));
     let scopes = json(&run(&["scope", "list", "--json"]));
-    assert_eq!(scopes.as_array().map(Vec::len), Some(2));
+    // The two above, and the four OpenID Connect scopes every installation has.
+    let names: Vec<&str> = scopes.as_array().unwrap().iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["db:read", "db:write", "email", "offline_access", "openid", "profile"]);
 
     let created =
         json(&run(&["client", "create", "--name", "Reporting", "--id", "reporting", "--scope", "db:read", "--json"]));
@@ -66,6 +68,62 @@ fn round_trip(database: Option<&str>) {
     ]));
     assert_eq!(public["auth_method"], "none");
     assert!(public.get("client_secret").is_none());
+    assert_eq!(public["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
+    assert_eq!(public["require_pkce"], true);
+    assert!(fail(&["client", "create", "--name", "X", "--type", "public"]).contains("needs a redirect URI"));
+    assert!(
+        fail(&[
+            "client",
+            "create",
+            "--name",
+            "X",
+            "--type",
+            "public",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--pkce-optional"
+        ])
+        .contains("must use PKCE")
+    );
+    assert!(fail(&["client", "create", "--name", "X", "--grant-type", "authorization_code"]).contains("redirect URI"));
+    assert!(
+        fail(&[
+            "client",
+            "create",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://a/cb",
+            "--post-logout-redirect-uri",
+            "http://a/bye"
+        ])
+        .contains("loopback")
+    );
+    // A confidential web app with every sign-in option.
+    let web = json(&run(&[
+        "client",
+        "create",
+        "--name",
+        "Web",
+        "--id",
+        "web",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--post-logout-redirect-uri",
+        "https://app.example/bye",
+        "--require-par",
+        "--fixed-refresh-tokens",
+        "--pkce-optional",
+        "--json",
+    ]));
+    assert_eq!(web["grant_types"], serde_json::json!(["authorization_code", "client_credentials", "refresh_token"]));
+    assert_eq!(web["post_logout_redirect_uris"], serde_json::json!(["https://app.example/bye"]));
+    assert_eq!(
+        (&web["require_par"], &web["require_pkce"], &web["rotate_refresh_tokens"]),
+        (&serde_json::json!(true), &serde_json::json!(false), &serde_json::json!(false))
+    );
+    assert!(run(&["client", "show", "web"]).contains("refresh:        fixed"));
+    run(&["client", "delete", "web"]);
 
     let list = json(&run(&["client", "list", "--json"]));
     assert_eq!(list.as_array().map(Vec::len), Some(3));

@@ -4,7 +4,8 @@
 
 use ward_core::{ClientType, GrantType, RedirectUri, Scope, ScopeSet, SigningAlg, TokenEndpointAuthMethod};
 use ward_store::{
-    ClientRecord, ClientStore, KeyStore, ReplayStore, RevocationStore, ScopeStore, StoreError, StoredKey,
+    BrowserSession, ClientRecord, ClientStore, CodeRecord, CodeStore, GrantRecord, GrantStore, KeyStore, PushedRequest,
+    Redemption, ReplayStore, RevocationStore, ScopeStore, SessionStore, StoreError, StoredKey, SubjectKind,
 };
 use ward_testkit::{StoreBackend, TestStore};
 
@@ -16,6 +17,9 @@ ward_testkit::on_both_backends!(
     revocations,
     assertion_jtis_are_single_use,
     users_round_trip,
+    grants_and_refresh_tokens,
+    codes_and_pushed_requests_are_single_use,
+    browser_sessions_and_consent,
 );
 
 fn client(id: &str) -> ClientRecord {
@@ -102,10 +106,11 @@ async fn scopes_round_trip(backend: StoreBackend) -> anyhow::Result<()> {
     s.insert_scope(&Scope::parse("db:write")?, "Write rows", 2).await?;
     assert!(matches!(s.insert_scope(&Scope::parse("db:read")?, "again", 3).await, Err(StoreError::Conflict(_))));
     let names: Vec<String> = s.list_scopes().await?.into_iter().map(|r| r.name).collect();
-    assert_eq!(names, ["db:read", "db:write"]);
+    // The OpenID Connect scopes come with the schema.
+    assert_eq!(names, ["db:read", "db:write", "email", "offline_access", "openid", "profile"]);
     assert!(s.delete_scope("db:read").await?);
     assert!(!s.delete_scope("db:read").await?);
-    assert_eq!(s.list_scopes().await?.len(), 1);
+    assert_eq!(s.list_scopes().await?.len(), 5);
     t.finish().await
 }
 
@@ -209,5 +214,117 @@ async fn users_round_trip(backend: StoreBackend) -> anyhow::Result<()> {
     assert!(s.delete_user("ada").await?);
     assert!(!s.delete_user("ada").await?);
     assert_eq!(s.get_user("ada").await?, None);
+    t.finish().await
+}
+
+fn grant(id: &str, subject: &str, kind: SubjectKind, created_at: i64) -> GrantRecord {
+    GrantRecord {
+        grant_id: id.into(),
+        client_id: "app".into(),
+        subject_kind: kind,
+        subject: subject.into(),
+        scopes: ScopeSet::parse("openid offline_access").unwrap(),
+        auth_time: created_at,
+        created_at,
+        last_used_at: created_at,
+        expires_at: created_at + 1000,
+        revoked_at: None,
+    }
+}
+
+async fn grants_and_refresh_tokens(backend: StoreBackend) -> anyhow::Result<()> {
+    let t = TestStore::new(backend).await?;
+    let s = &t.store;
+    s.insert_grant(&grant("g1", "alice", SubjectKind::User, 100)).await?;
+    s.insert_grant(&grant("g2", "alice", SubjectKind::User, 200)).await?;
+    s.insert_grant(&grant("c1", "app", SubjectKind::Client, 150)).await?;
+    assert_eq!(s.get_grant("g1").await?.unwrap().scopes.to_string(), "offline_access openid");
+    let ids: Vec<String> = s.grants_of_user("alice").await?.into_iter().map(|g| g.grant_id).collect();
+    assert_eq!(ids, ["g2", "g1"], "newest first, the client grant is not alice's");
+    assert_eq!(s.live_client_grant("app", 160).await?.unwrap().grant_id, "c1");
+    assert!(s.live_client_grant("app", 2000).await?.is_none(), "expired");
+
+    // A refresh token rotates once, whoever asks.
+    let scopes = ScopeSet::parse("openid").unwrap();
+    s.insert_refresh_token("h1", "g1", &scopes, 300, 900).await?;
+    let found = s.get_refresh_token("h1").await?.unwrap();
+    assert_eq!((found.grant.grant_id.as_str(), found.expires_at, found.rotated_at), ("g1", 900, None));
+    let (a, b) = tokio::join!(s.rotate_refresh_token("h1", 310), s.rotate_refresh_token("h1", 310));
+    assert!(a? ^ b?, "exactly one rotation");
+    let found = s.get_refresh_token("h1").await?.unwrap();
+    assert_eq!((found.rotated_at, found.grant.last_used_at), (Some(310), 310));
+    assert!(s.get_refresh_token("unknown").await?.is_none());
+
+    // Revocation: of one grant, of every grant of a user; revoked grants are listed once since.
+    assert!(s.revoke_grant("g1", 400).await?);
+    assert!(!s.revoke_grant("g1", 401).await?, "already revoked");
+    assert!(s.is_grant_revoked("g1").await? && !s.is_grant_revoked("g2").await?);
+    assert_eq!(s.revoke_grants_of(SubjectKind::User, "alice", 500).await?, ["g2"]);
+    assert!(s.revoke_grants_of(SubjectKind::User, "alice", 501).await?.is_empty());
+    let mut since = s.grants_revoked_since(450).await?;
+    since.sort();
+    assert_eq!(since, [("g2".to_owned(), 500)]);
+    assert!(!s.get_refresh_token("h1").await?.unwrap().grant.is_live(450));
+
+    // Expired grants and their refresh tokens go, the rest stays.
+    assert_eq!(s.purge_grants(1150).await?, 2, "g1 (expires 1100) and its refresh token");
+    assert!(s.get_grant("g1").await?.is_none() && s.get_grant("g2").await?.is_some());
+    t.finish().await
+}
+
+fn code(grant_id: &str) -> CodeRecord {
+    CodeRecord {
+        grant_id: grant_id.into(),
+        client_id: "app".into(),
+        username: "alice".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        code_challenge: Some("c".repeat(43)),
+        nonce: Some("n".into()),
+        scopes: ScopeSet::parse("openid").unwrap(),
+        auth_time: 10,
+        expires_at: 70,
+    }
+}
+
+async fn codes_and_pushed_requests_are_single_use(backend: StoreBackend) -> anyhow::Result<()> {
+    let t = TestStore::new(backend).await?;
+    let s = &t.store;
+    s.insert_code("k1", &code("g1")).await?;
+    assert!(matches!(s.insert_code("k1", &code("g9")).await, Err(StoreError::Conflict(_))));
+    let (a, b) = tokio::join!(s.redeem_code("k1", 20), s.redeem_code("k1", 20));
+    let outcomes = [a?, b?];
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, Redemption::Redeemed(c) if *c == code("g1"))).count(), 1);
+    assert!(outcomes.contains(&Redemption::Replayed { grant_id: "g1".into() }), "the loser learns the grant to revoke");
+    assert_eq!(s.redeem_code("nope", 20).await?, Redemption::Unknown);
+
+    let request = PushedRequest { client_id: "app".into(), parameters: "response_type=code".into(), expires_at: 60 };
+    s.insert_pushed_request("u1", &request).await?;
+    assert_eq!(s.pushed_request("u1", 30).await?, Some(request.clone()), "reading does not use it");
+    assert_eq!(s.pushed_request("u1", 30).await?, Some(request));
+    assert!(s.pushed_request("u1", 60).await?.is_none(), "expired");
+    let (a, b) = tokio::join!(s.use_pushed_request("u1", 40), s.use_pushed_request("u1", 40));
+    assert!(a? ^ b?, "used once");
+    assert!(s.pushed_request("u1", 41).await?.is_none());
+    assert_eq!(s.purge_codes(100).await?, 2);
+    t.finish().await
+}
+
+async fn browser_sessions_and_consent(backend: StoreBackend) -> anyhow::Result<()> {
+    let t = TestStore::new(backend).await?;
+    let s = &t.store;
+    let session = BrowserSession { username: "alice".into(), auth_time: 5, created_at: 5, expires_at: 50 };
+    s.insert_session("s1", &session).await?;
+    s.insert_session("s2", &BrowserSession { expires_at: 500, ..session.clone() }).await?;
+    assert_eq!(s.get_session("s1").await?, Some(session));
+    s.delete_session("s1").await?;
+    assert!(s.get_session("s1").await?.is_none());
+    assert_eq!(s.delete_sessions_of("alice").await?, 1);
+    assert_eq!(s.purge_sessions(1000).await?, 0);
+
+    assert!(s.consent("alice", "app").await?.is_empty());
+    s.save_consent("alice", "app", &ScopeSet::parse("openid").unwrap(), 1).await?;
+    s.save_consent("alice", "app", &ScopeSet::parse("openid email").unwrap(), 2).await?;
+    assert_eq!(s.consent("alice", "app").await?.to_string(), "email openid");
+    assert!(s.consent("alice", "other").await?.is_empty());
     t.finish().await
 }

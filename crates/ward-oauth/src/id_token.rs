@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use ward_core::{GrantType, OAuthError, ScopeSet, UnixTime};
-use ward_store::{GrantRecord, UserRecord};
+use ward_store::{GrantRecord, NewRefreshToken, UserRecord};
 use ward_token::jws;
 use ward_token::secret::{SecretHash, left_half_hash};
 
@@ -44,7 +44,19 @@ pub(crate) struct GrantTokens<'a> {
     pub grant_type: GrantType,
     pub nonce: Option<&'a str>,
     /// Issue a new refresh token with the grant's scopes.
-    pub refresh: bool,
+    pub refresh: NewRefresh<'a>,
+}
+
+/// Whether an exchange yields a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NewRefresh<'a> {
+    No,
+    /// The first of a grant.
+    First,
+    /// The successor of the token with this hash.
+    Replacing(&'a str),
+    /// Another token beside the current one (a spent token reused within the grace window).
+    Beside,
 }
 
 impl<S: Store> AuthorizationServer<S> {
@@ -58,8 +70,8 @@ impl<S: Store> AuthorizationServer<S> {
             &t.grant.grant_id,
             attributes.clone(),
         )?;
-        if t.refresh && t.client.record.grant_types.contains(&GrantType::RefreshToken) {
-            issued.response.refresh_token = Some(self.new_refresh_token(t.grant).await?);
+        if t.refresh != NewRefresh::No && t.client.record.grant_types.contains(&GrantType::RefreshToken) {
+            issued.response.refresh_token = Some(self.new_refresh_token(t.grant, t.refresh).await?);
         }
         if t.scopes.has("openid") {
             let now = self.clock.now();
@@ -86,15 +98,30 @@ impl<S: Store> AuthorizationServer<S> {
     }
 
     /// A fresh refresh token for `grant`, valid for `refresh_token_ttl` or until the grant ends.
-    async fn new_refresh_token(&self, grant: &GrantRecord) -> Result<String, OAuthError> {
+    async fn new_refresh_token(&self, grant: &GrantRecord, kind: NewRefresh<'_>) -> Result<String, OAuthError> {
         let now = self.clock.now();
         let token = ward_token::secret::generate(self.entropy.as_ref());
-        let expires_at =
-            now.saturating_add(crate::server::secs(self.settings.sign_in.refresh_token_ttl)).min(grant.expires_at);
-        self.store
-            .insert_refresh_token(&SecretHash::of(&token).to_hex(), &grant.grant_id, &grant.scopes, now, expires_at)
-            .await
-            .map_err(|e| crate::internal("recording a refresh token", e))?;
+        let hash = SecretHash::of(&token).to_hex();
+        let mut new = NewRefreshToken {
+            token_hash: &hash,
+            grant_id: &grant.grant_id,
+            scopes: &grant.scopes,
+            created_at: now,
+            expires_at: now
+                .saturating_add(crate::server::secs(self.settings.sign_in.refresh_token_ttl))
+                .min(grant.expires_at),
+            parent_hash: match kind {
+                NewRefresh::Replacing(parent) => Some(parent),
+                _ => None,
+            },
+        };
+        let failed = |e| crate::internal("recording a refresh token", e);
+        if !self.store.insert_refresh_token(new).await.map_err(failed)? {
+            // Another request rotated the same token a moment ago: two tabs refreshing at once,
+            // inside the grace window by definition. This one gets a token beside it.
+            new.parent_hash = None;
+            self.store.insert_refresh_token(new).await.map_err(failed)?;
+        }
         Ok(token)
     }
 

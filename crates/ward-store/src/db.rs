@@ -7,6 +7,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions as _};
 
 use crate::error::Result;
+use crate::group_commit::GroupCommit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -23,6 +24,7 @@ pub struct SqlStore {
     /// connection queues them here instead of bouncing off `SQLITE_BUSY`. On PostgreSQL
     /// this is the same pool as `read`.
     write: AnyPool,
+    refresh_tokens: GroupCommit,
 }
 
 const SQLITE_PRAGMAS: &str =
@@ -52,7 +54,8 @@ impl SqlStore {
             };
             let write = pool(1).await?;
             let read = pool(4).await?;
-            Ok(Self { backend: Backend::Sqlite, read, write })
+            let refresh_tokens = GroupCommit::spawn(write.clone());
+            Ok(Self { backend: Backend::Sqlite, read, write, refresh_tokens })
         } else {
             warn_of_unknown_parameters(url);
             let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
@@ -61,7 +64,8 @@ impl SqlStore {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Ok(Self { backend: Backend::Postgres, read: pool.clone(), write: pool })
+            let refresh_tokens = GroupCommit::spawn(pool.clone());
+            Ok(Self { backend: Backend::Postgres, read: pool.clone(), write: pool, refresh_tokens })
         }
     }
 
@@ -75,6 +79,10 @@ impl SqlStore {
 
     pub(crate) fn write(&self) -> &AnyPool {
         &self.write
+    }
+
+    pub(crate) fn refresh_token_writer(&self) -> &GroupCommit {
+        &self.refresh_tokens
     }
 
     /// A round trip to the database, for `/health`.

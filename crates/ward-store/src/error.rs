@@ -12,6 +12,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// A failure shared by several requests (a group commit), as text.
+    #[error("database error: {0}")]
+    Shared(String),
     #[error("database file: {0}")]
     File(#[from] std::io::Error),
 }

@@ -1,7 +1,8 @@
 //! Grants and their refresh tokens. A grant is what one sign-in (or one client's credentials)
 //! allowed one client to do; every token carries its id as `sid`, and revoking it ends them
-//! all. Refresh tokens are stored as hashes and rotated by a conditional update, so two nodes
-//! racing on the same token cannot both rotate it.
+//! all. Refresh tokens are stored as hashes. Rotating one is a single insert of its successor,
+//! which names its parent under a unique key: two nodes racing on the same token cannot both
+//! rotate it, and the hot path is one read and one write.
 
 use std::future::Future;
 
@@ -12,6 +13,8 @@ use ward_core::{ScopeSet, UnixTime};
 
 use crate::db::SqlStore;
 use crate::error::{Result, StoreError};
+use crate::group_commit::PendingInsert;
+use crate::users::UserRecord;
 
 /// Who a grant is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,15 +56,29 @@ impl GrantRecord {
     }
 }
 
-/// A refresh token's row, with the grant it belongs to.
+/// A refresh token's row, with the grant it belongs to and the grant's user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshTokenRecord {
     pub grant: GrantRecord,
+    /// The user of a person's grant, if they still exist.
+    pub user: Option<UserRecord>,
     /// What this token may ask for: the grant's scopes or fewer.
     pub scopes: ScopeSet,
     pub expires_at: UnixTime,
-    /// Set once the token has been exchanged for its successor.
+    /// When it was exchanged for its successor, if it was.
     pub rotated_at: Option<UnixTime>,
+}
+
+/// A refresh token to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRefreshToken<'a> {
+    pub token_hash: &'a str,
+    pub grant_id: &'a str,
+    pub scopes: &'a ScopeSet,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// The token it replaces: at most one token ever names a given parent.
+    pub parent_hash: Option<&'a str>,
 }
 
 pub trait GrantStore: Send + Sync {
@@ -88,18 +105,12 @@ pub trait GrantStore: Send + Sync {
     /// Grants revoked at or after `since`, as `(grant_id, revoked_at)`.
     fn grants_revoked_since(&self, since: UnixTime) -> impl Future<Output = Result<Vec<(String, UnixTime)>>> + Send;
 
-    fn insert_refresh_token(
-        &self,
-        token_hash: &str,
-        grant_id: &str,
-        scopes: &ScopeSet,
-        now: UnixTime,
-        expires_at: UnixTime,
-    ) -> impl Future<Output = Result<()>> + Send;
+    /// Stores a refresh token. False when its parent already has a successor: another
+    /// request rotated that token first.
+    fn insert_refresh_token(&self, token: NewRefreshToken<'_>) -> impl Future<Output = Result<bool>> + Send;
+    /// The token, its grant and the grant's user, in one read.
     fn get_refresh_token(&self, token_hash: &str) -> impl Future<Output = Result<Option<RefreshTokenRecord>>> + Send;
-    /// Marks the token exchanged and its grant used; true for exactly one caller.
-    fn rotate_refresh_token(&self, token_hash: &str, now: UnixTime) -> impl Future<Output = Result<bool>> + Send;
-    /// Records a use of the grant (refresh without rotation).
+    /// Records a use of the grant (refresh without rotation; a rotation records itself).
     fn touch_grant(&self, grant_id: &str, now: UnixTime) -> impl Future<Output = Result<()>> + Send;
     /// Drops refresh tokens, and grants, that expired before `before`; returns how many rows.
     fn purge_grants(&self, before: UnixTime) -> impl Future<Output = Result<u64>> + Send;
@@ -179,13 +190,22 @@ impl GrantStore for SqlStore {
     async fn grants_of_user(&self, username: &str) -> Result<Vec<GrantRecord>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
-            grant_columns!(""),
-            " FROM grants WHERE subject = $1 AND subject_kind = 'user' ORDER BY created_at DESC, grant_id"
+            grant_columns!("g."),
+            ", (SELECT MAX(r.created_at) FROM refresh_tokens r WHERE r.grant_id = g.grant_id) AS last_refresh \
+             FROM grants g WHERE g.subject = $1 AND g.subject_kind = 'user' ORDER BY g.created_at DESC, g.grant_id"
         ))
         .bind(username)
         .fetch_all(self.read())
         .await?;
-        rows.iter().map(decode_grant).collect()
+        rows.iter()
+            .map(|row| {
+                let mut grant = decode_grant(row)?;
+                // A rotation is a use: the newest refresh token says when the grant was last used.
+                let last_refresh: Option<i64> = row.try_get("last_refresh")?;
+                grant.last_used_at = grant.last_used_at.max(last_refresh.unwrap_or(0));
+                Ok(grant)
+            })
+            .collect()
     }
 
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<bool> {
@@ -227,65 +247,53 @@ impl GrantStore for SqlStore {
         Ok(rows)
     }
 
-    async fn insert_refresh_token(
-        &self,
-        token_hash: &str,
-        grant_id: &str,
-        scopes: &ScopeSet,
-        now: UnixTime,
-        expires_at: UnixTime,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, grant_id, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(token_hash)
-        .bind(grant_id)
-        .bind(scopes.to_string())
-        .bind(now)
-        .bind(expires_at)
-        .execute(self.write())
-        .await?;
-        Ok(())
+    async fn insert_refresh_token(&self, t: NewRefreshToken<'_>) -> Result<bool> {
+        let row = PendingInsert {
+            token_hash: t.token_hash.to_owned(),
+            grant_id: t.grant_id.to_owned(),
+            scopes: t.scopes.to_string(),
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            parent_hash: t.parent_hash.map(str::to_owned),
+        };
+        let inserted = self.refresh_token_writer().insert(row).await?;
+        if !inserted && t.parent_hash.is_none() {
+            // Only a parent can conflict; a 256-bit token colliding is a broken random source.
+            return Err(StoreError::Conflict("refresh token".into()));
+        }
+        Ok(inserted)
     }
 
     async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             grant_columns!("g."),
-            ", r.scopes AS token_scopes, r.expires_at AS token_expires_at, r.rotated_at \
-             FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id WHERE r.token_hash = $1"
+            ", r.scopes AS token_scopes, r.expires_at AS token_expires_at, child.created_at AS rotated_at, \
+             u.username AS u_username, u.password_hash AS u_password_hash, u.disabled AS u_disabled, \
+             u.roles AS u_roles, u.groups_ AS u_groups_, u.tenant AS u_tenant, u.email AS u_email, u.name AS u_name, \
+             u.created_at AS u_created_at, u.updated_at AS u_updated_at \
+             FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id \
+             LEFT JOIN refresh_tokens child ON child.parent_hash = r.token_hash \
+             LEFT JOIN users u ON g.subject_kind = 'user' AND u.username = g.subject \
+             WHERE r.token_hash = $1"
         ))
         .bind(token_hash)
         .fetch_optional(self.read())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let scopes: String = row.try_get("token_scopes")?;
+        let user_name: Option<String> = row.try_get("u_username")?;
+        let user = match user_name {
+            Some(_) => Some(crate::users::decode_columns(&row, |c| format!("u_{c}"))?),
+            None => None,
+        };
         Ok(Some(RefreshTokenRecord {
             grant: decode_grant(&row)?,
+            user,
             scopes: ScopeSet::parse(&scopes).map_err(|e| StoreError::Corrupt(format!("refresh token scopes: {e}")))?,
             expires_at: row.try_get("token_expires_at")?,
             rotated_at: row.try_get("rotated_at")?,
         }))
-    }
-
-    async fn rotate_refresh_token(&self, token_hash: &str, now: UnixTime) -> Result<bool> {
-        let mut tx = self.write().begin().await?;
-        let grant_id: Option<String> = sqlx::query_scalar(
-            "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL RETURNING grant_id",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(grant_id) = &grant_id {
-            sqlx::query("UPDATE grants SET last_used_at = $1 WHERE grant_id = $2")
-                .bind(now)
-                .bind(grant_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(grant_id.is_some())
     }
 
     async fn touch_grant(&self, grant_id: &str, now: UnixTime) -> Result<()> {

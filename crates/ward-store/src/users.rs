@@ -116,21 +116,27 @@ impl UserStore for SqlStore {
 }
 
 fn decode(row: &AnyRow) -> Result<UserRecord> {
-    let username: String = row.try_get("username")?;
-    let list = |column: &str| -> Result<Vec<String>> {
-        let text: String = row.try_get(column)?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("user {username:?} {column}: {e}")))
+    decode_columns(row, |c| c.into())
+}
+
+/// The user columns of a query that renamed them (a join): `column` maps each of
+/// [`columns!`]'s names to the name in `row`.
+pub(crate) fn decode_columns(row: &AnyRow, column: impl Fn(&'static str) -> String) -> Result<UserRecord> {
+    let username: String = row.try_get(column("username").as_str())?;
+    let list = |name: &'static str| -> Result<Vec<String>> {
+        let text: String = row.try_get(column(name).as_str())?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("user {username:?} {name}: {e}")))
     };
     Ok(UserRecord {
-        password_hash: row.try_get("password_hash")?,
-        disabled: flag(row.try_get("disabled")?),
+        password_hash: row.try_get(column("password_hash").as_str())?,
+        disabled: flag(row.try_get(column("disabled").as_str())?),
         roles: list("roles")?,
         groups: list("groups_")?,
-        tenant: row.try_get("tenant")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        tenant: row.try_get(column("tenant").as_str())?,
+        email: row.try_get(column("email").as_str())?,
+        name: row.try_get(column("name").as_str())?,
+        created_at: row.try_get(column("created_at").as_str())?,
+        updated_at: row.try_get(column("updated_at").as_str())?,
         username,
     })
 }

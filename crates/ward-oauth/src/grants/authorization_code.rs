@@ -6,7 +6,7 @@ use ward_token::secret::{SecretHash, equal, pkce_s256};
 
 use crate::client_auth::AuthenticatedClient;
 use crate::grants::Issued;
-use crate::id_token::GrantTokens;
+use crate::id_token::{GrantTokens, NewRefresh};
 use crate::server::{AuthorizationServer, Store};
 
 /// One answer for every bad code, so that a caller learns nothing about codes it does not hold.
@@ -83,7 +83,7 @@ impl<S: Store> AuthorizationServer<S> {
             scopes: &grant.scopes,
             grant_type: GrantType::AuthorizationCode,
             nonce: code.nonce.as_deref(),
-            refresh: true,
+            refresh: NewRefresh::First,
         })
         .await
     }

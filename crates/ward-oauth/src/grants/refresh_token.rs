@@ -1,5 +1,5 @@
 //! RFC 6749 §6 with rotation (OAuth 2.1 §4.3.1): each refresh spends its refresh token and
-//! returns a new one. A spent token presented again within `refresh_reuse_grace` (two tabs
+//! returns a new one, its successor (one read and one insert; see `ward_store::grants`). A spent token presented again within `refresh_reuse_grace` (two tabs
 //! refreshing at once) is honoured; after it, the reuse means the token was copied, and the
 //! whole grant is revoked. Clients registered with fixed refresh tokens keep one for the
 //! grant's life.
@@ -9,7 +9,7 @@ use ward_token::secret::SecretHash;
 
 use crate::client_auth::AuthenticatedClient;
 use crate::grants::Issued;
-use crate::id_token::GrantTokens;
+use crate::id_token::{GrantTokens, NewRefresh};
 use crate::server::{AuthorizationServer, Store};
 
 fn bad_token() -> OAuthError {
@@ -32,51 +32,46 @@ impl<S: Store> AuthorizationServer<S> {
         if grant.client_id != client.id() || !grant.is_live(now) || record.expires_at <= now {
             return Err(bad_token());
         }
+        let rotating = client.record.sign_in.rotate_refresh_tokens;
         let grace = crate::server::secs(self.settings.sign_in.refresh_reuse_grace);
-        let rotate = client.record.sign_in.rotate_refresh_tokens;
-        let mut spent_at = record.rotated_at;
-        if rotate
-            && spent_at.is_none()
-            && !self
-                .store
-                .rotate_refresh_token(&hash, now)
-                .await
-                .map_err(|e| crate::internal("rotating a refresh token", e))?
-        {
-            // Another request spent it a moment ago.
-            spent_at = Some(now);
-        }
-        if let Some(spent_at) = spent_at
-            && now.saturating_sub(spent_at) > grace
+        if rotating
+            && let Some(spent) = record.rotated_at
+            && now.saturating_sub(spent) > grace
         {
             tracing::warn!(client_id = client.id(), sid = %grant.grant_id, "spent refresh token reused; revoking its grant");
             self.revoke_grant(&grant.grant_id).await.map_err(|e| crate::internal("revoking a grant", e))?;
             return Err(bad_token());
         }
-        // Scope may only narrow (§6); the new refresh token keeps the grant's scopes.
+        // Scope may only narrow (§6); a new refresh token keeps the grant's scopes.
         let scopes = requested.unwrap_or_else(|| record.scopes.clone());
         if !scopes.is_subset(&record.scopes) {
             return Err(OAuthError::invalid_scope("a refresh may not ask for more scope than was granted"));
         }
-        let user = self.store.get_user(&grant.subject).await.map_err(|e| crate::internal("reading a user", e))?;
-        let Some(user) = user.filter(|u| !u.disabled) else {
+        // Disabling a user revokes their grants; a user deleted behind the store's back is
+        // caught here.
+        let Some(user) = record.user.as_ref().filter(|u| !u.disabled) else {
             self.revoke_grant(&grant.grant_id).await.map_err(|e| crate::internal("revoking a grant", e))?;
             return Err(bad_token());
         };
-        if !rotate {
+        let refresh = if !rotating {
             self.store
                 .touch_grant(&grant.grant_id, now)
                 .await
                 .map_err(|e| crate::internal("recording a refresh", e))?;
-        }
+            NewRefresh::No
+        } else if record.rotated_at.is_some() {
+            NewRefresh::Beside
+        } else {
+            NewRefresh::Replacing(&hash)
+        };
         self.issue_for_grant(GrantTokens {
             client,
             grant,
-            user: &user,
+            user,
             scopes: &scopes,
             grant_type: GrantType::RefreshToken,
             nonce: None,
-            refresh: rotate,
+            refresh,
         })
         .await
     }

@@ -31,7 +31,9 @@ CREATE TABLE refresh_tokens (
     scopes         TEXT NOT NULL,
     created_at     BIGINT NOT NULL,
     expires_at     BIGINT NOT NULL,
-    rotated_at     BIGINT                        -- exchanged for a successor at this time
+    -- The token this one replaced. Unique: a token has one successor, whichever node rotates
+    -- it; the successor's created_at is when its parent was spent.
+    parent_hash    TEXT UNIQUE
 );
 CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
 CREATE INDEX refresh_tokens_expiry ON refresh_tokens (expires_at);

@@ -4,8 +4,9 @@
 
 use ward_core::{ClientType, GrantType, RedirectUri, Scope, ScopeSet, SigningAlg, TokenEndpointAuthMethod};
 use ward_store::{
-    BrowserSession, ClientRecord, ClientStore, CodeRecord, CodeStore, GrantRecord, GrantStore, KeyStore, PushedRequest,
-    Redemption, ReplayStore, RevocationStore, ScopeStore, SessionStore, StoreError, StoredKey, SubjectKind,
+    BrowserSession, ClientRecord, ClientStore, CodeRecord, CodeStore, GrantRecord, GrantStore, KeyStore,
+    NewRefreshToken, PushedRequest, Redemption, ReplayStore, RevocationStore, ScopeStore, SessionStore, StoreError,
+    StoredKey, SubjectKind, UserStore,
 };
 use ward_testkit::{StoreBackend, TestStore};
 
@@ -244,16 +245,44 @@ async fn grants_and_refresh_tokens(backend: StoreBackend) -> anyhow::Result<()> 
     assert_eq!(s.live_client_grant("app", 160).await?.unwrap().grant_id, "c1");
     assert!(s.live_client_grant("app", 2000).await?.is_none(), "expired");
 
-    // A refresh token rotates once, whoever asks.
+    // A refresh token has one successor, whoever rotates it.
     let scopes = ScopeSet::parse("openid").unwrap();
-    s.insert_refresh_token("h1", "g1", &scopes, 300, 900).await?;
+    let token = |hash, created_at, parent| NewRefreshToken {
+        token_hash: hash,
+        grant_id: "g1",
+        scopes: &scopes,
+        created_at,
+        expires_at: 900,
+        parent_hash: parent,
+    };
+    assert!(s.insert_refresh_token(token("h1", 300, None)).await?);
     let found = s.get_refresh_token("h1").await?.unwrap();
     assert_eq!((found.grant.grant_id.as_str(), found.expires_at, found.rotated_at), ("g1", 900, None));
-    let (a, b) = tokio::join!(s.rotate_refresh_token("h1", 310), s.rotate_refresh_token("h1", 310));
-    assert!(a? ^ b?, "exactly one rotation");
-    let found = s.get_refresh_token("h1").await?.unwrap();
-    assert_eq!((found.rotated_at, found.grant.last_used_at), (Some(310), 310));
+    assert!(found.user.is_none(), "no such user in this store");
+    let (a, b) = tokio::join!(
+        s.insert_refresh_token(token("h2", 310, Some("h1"))),
+        s.insert_refresh_token(token("h3", 310, Some("h1")))
+    );
+    assert!(a? ^ b?, "exactly one successor");
+    assert_eq!(s.get_refresh_token("h1").await?.unwrap().rotated_at, Some(310));
+    assert!(s.insert_refresh_token(token("h4", 311, None)).await?, "a token beside it is fine");
     assert!(s.get_refresh_token("unknown").await?.is_none());
+    // The grant's user comes with the token, and the newest token says when it was used.
+    s.insert_user(&ward_store::UserRecord {
+        username: "alice".into(),
+        password_hash: None,
+        disabled: false,
+        roles: vec!["reader".into()],
+        groups: vec![],
+        tenant: None,
+        email: None,
+        name: None,
+        created_at: 1,
+        updated_at: 1,
+    })
+    .await?;
+    assert_eq!(s.get_refresh_token("h4").await?.unwrap().user.unwrap().roles, ["reader"]);
+    assert_eq!(s.grants_of_user("alice").await?.iter().find(|g| g.grant_id == "g1").unwrap().last_used_at, 311);
 
     // Revocation: of one grant, of every grant of a user; revoked grants are listed once since.
     assert!(s.revoke_grant("g1", 400).await?);
@@ -267,7 +296,7 @@ async fn grants_and_refresh_tokens(backend: StoreBackend) -> anyhow::Result<()> 
     assert!(!s.get_refresh_token("h1").await?.unwrap().grant.is_live(450));
 
     // Expired grants and their refresh tokens go, the rest stays.
-    assert_eq!(s.purge_grants(1150).await?, 2, "g1 (expires 1100) and its refresh token");
+    assert_eq!(s.purge_grants(1150).await?, 4, "g1 (expires 1100), and its three refresh tokens");
     assert!(s.get_grant("g1").await?.is_none() && s.get_grant("g2").await?.is_some());
     t.finish().await
 }

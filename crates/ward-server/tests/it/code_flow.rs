@@ -22,6 +22,7 @@ ward_testkit::on_both_backends!(
     pushed_authorization_requests,
     rp_initiated_logout,
     revoking_a_refresh_token_ends_its_grant,
+    fixed_refresh_tokens_stay_the_same,
 );
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -861,5 +862,28 @@ async fn revoking_a_refresh_token_ends_its_grant(backend: StoreBackend) -> Resul
         .send()
         .await?;
     assert_eq!(response.status(), 200);
+    issuer.stop().await
+}
+
+async fn fixed_refresh_tokens_stay_the_same(backend: StoreBackend) -> Result<()> {
+    let issuer = TestIssuer::start(backend).await?;
+    issuer.user("alice", PASSWORD, &[]).await?;
+    let mut app = web_client("app", ClientType::Confidential, APP_REDIRECT, "openid offline_access")?;
+    app.sign_in.fixed_refresh_tokens = true;
+    app.skip_consent = true;
+    let secret = issuer.create_client(app).await?.client_secret.unwrap();
+    let mut browser = HttpBrowser::new()?;
+    let (verifier, challenge) = pkce();
+    let code =
+        code_for(&issuer, &mut browser, &app_request(&issuer, &challenge, &[("scope", "openid offline_access")]))
+            .await?;
+    let (_, first) = redeem(&issuer, &secret, &code, &verifier).await?;
+    let token = first["refresh_token"].as_str().unwrap();
+    for _ in 0..3 {
+        issuer.clock.advance(60);
+        let (status, body) = refresh(&issuer, &secret, token, None).await?;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["refresh_token"].is_null(), "the same refresh token goes on working");
+    }
     issuer.stop().await
 }

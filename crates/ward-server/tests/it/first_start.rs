@@ -37,5 +37,45 @@ async fn the_first_start_provisions_once(backend: StoreBackend) -> Result<()> {
     // Later starts change nothing.
     provision(&issuer.config, store, &issuer.clock, &entropy, Some("yet another password".into())).await?;
     assert_eq!(store.list_users().await?[0].password_hash.as_deref(), Some(hash.as_str()));
+
+    // The admin signs in with ward-cli as `ward login` will: PKCE, a loopback port of its choosing,
+    // no consent page, no secret.
+    let password = if hashing.verify(&given, &hash) { given } else { "another node's password".to_owned() };
+    let (verifier, challenge) = ward_testkit::pkce();
+    let redirect = "http://127.0.0.1:51723/callback";
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", CLI_CLIENT)
+        .append_pair("redirect_uri", redirect)
+        .append_pair("scope", "openid profile offline_access")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    let mut browser = ward_testkit::HttpBrowser::new()?;
+    let first = browser.get(&issuer.url(&format!("/oauth/authorize?{query}"))).await?;
+    let page = browser.follow(&issuer.base_url, &first).await?;
+    let (csrf, return_to) = (page.field("csrf")?, page.field("return_to")?);
+    let form = [("csrf", csrf.as_str()), ("return_to", &return_to), ("username", ADMIN_USER), ("password", &password)];
+    let signed_in = browser.post(&issuer.url("/sign-in"), &issuer.base_url, &form).await?;
+    let back = browser.follow(&issuer.base_url, &signed_in).await?;
+    assert!(back.location().unwrap_or_default().starts_with(redirect), "{:?}: {}", back.location(), back.body);
+    let code = back.redirect_param("code").expect("a code");
+    let tokens: serde_json::Value = issuer
+        .http
+        .post(issuer.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", CLI_CLIENT),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", &verifier),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let (_, claims) = crate::verify_with_jwks(&issuer, tokens["access_token"].as_str().unwrap_or_default()).await?;
+    assert_eq!((claims["sub"].as_str(), claims["roles"].clone()), (Some(ADMIN_USER), serde_json::json!([ADMIN_USER])));
+    assert!(tokens["refresh_token"].is_string() && tokens["id_token"].is_string());
     issuer.stop().await
 }

@@ -7,7 +7,7 @@ use ward_core::ClientType;
 use ward_testkit::chromium::{CallbackServer, Chromium};
 use ward_testkit::{StoreBackend, TestIssuer, pkce, web_client};
 
-use crate::code_flow::PASSWORD;
+use crate::sign_in::PASSWORD;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_to_a_spa_in_chromium() -> Result<()> {

@@ -5,13 +5,13 @@
 mod assertion;
 mod chromium;
 mod client_auth;
-mod code_flow;
 mod errors;
 mod first_start;
 mod introspect_revoke;
 mod keys;
 mod operations;
 mod relying_party;
+mod sign_in;
 mod token;
 
 use anyhow::Result;

@@ -11,7 +11,7 @@ use openidconnect::{
 use ward_core::ClientType;
 use ward_testkit::{HttpBrowser, StoreBackend, TestIssuer, web_client};
 
-use crate::code_flow::{APP_REDIRECT, PASSWORD};
+use crate::sign_in::{APP_REDIRECT, PASSWORD};
 
 ward_testkit::on_both_backends!(the_openidconnect_crate_signs_a_person_in);
 

@@ -191,6 +191,12 @@ pub struct SignInConfig {
     /// honoured; after it, the reuse revokes the grant.
     #[serde(with = "humantime_serde")]
     pub refresh_reuse_grace: Duration,
+    /// Lifetime of a device code (RFC 8628 `expires_in`).
+    #[serde(with = "humantime_serde")]
+    pub device_code_ttl: Duration,
+    /// How often a device may poll (RFC 8628 `interval`); each poll too soon adds 5 s.
+    #[serde(with = "humantime_serde")]
+    pub device_poll_interval: Duration,
 }
 
 impl Default for SignInConfig {
@@ -202,6 +208,8 @@ impl Default for SignInConfig {
             refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
             grant_lifetime: Duration::from_secs(90 * 24 * 3600),
             refresh_reuse_grace: Duration::from_secs(10),
+            device_code_ttl: Duration::from_secs(1800),
+            device_poll_interval: Duration::from_secs(5),
         }
     }
 }

@@ -69,8 +69,10 @@ pub fn validate(config: &mut Config) -> Result<(), String> {
         || s.refresh_token_ttl.is_zero()
         || s.grant_lifetime < s.refresh_token_ttl
         || s.refresh_reuse_grace > Duration::from_secs(300)
+        || !(60..=86_400).contains(&s.device_code_ttl.as_secs())
+        || !(1..=60).contains(&s.device_poll_interval.as_secs())
     {
-        return Err("sign_in: session_ttl and refresh_token_ttl above zero, authorization_code_ttl and pushed_request_ttl 1s-10min, grant_lifetime at least refresh_token_ttl, refresh_reuse_grace at most 5min".into());
+        return Err("sign_in: session_ttl and refresh_token_ttl above zero, authorization_code_ttl and pushed_request_ttl 1s-10min, grant_lifetime at least refresh_token_ttl, refresh_reuse_grace at most 5min, device_code_ttl 1min-24h, device_poll_interval 1s-60s".into());
     }
     let p = &config.passwords;
     if !(8 * p.parallelism..=4 * 1024 * 1024).contains(&p.memory_kib)

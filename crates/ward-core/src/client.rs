@@ -20,6 +20,9 @@ pub enum GrantType {
     AuthorizationCode,
     ClientCredentials,
     RefreshToken,
+    /// RFC 8628.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 /// RFC 7591 §2 `token_endpoint_auth_method` values that Ward supports.
@@ -81,6 +84,7 @@ string_enum!(GrantType, "grant type", {
     GrantType::AuthorizationCode => "authorization_code",
     GrantType::ClientCredentials => "client_credentials",
     GrantType::RefreshToken => "refresh_token",
+    GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
 });
 
 string_enum!(TokenEndpointAuthMethod, "token endpoint auth method", {
@@ -110,7 +114,7 @@ impl GrantType {
     pub fn allowed_for(self, client_type: ClientType) -> bool {
         match self {
             Self::ClientCredentials => client_type == ClientType::Confidential,
-            Self::AuthorizationCode | Self::RefreshToken => true,
+            Self::AuthorizationCode | Self::RefreshToken | Self::DeviceCode => true,
         }
     }
 }

@@ -27,6 +27,12 @@ pub enum OAuthErrorCode {
     ConsentRequired,
     /// RFC 9126 §2.2 / RFC 9101: a `request_uri` that is unknown, expired or used.
     InvalidRequestUri,
+    /// RFC 8628 §3.5: the person has not decided yet; poll again after the interval.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; the interval grew by 5 s.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
     /// RFC 6749 §4.1.2.1; used for failures of our own making (the store is down).
     ServerError,
     TemporarilyUnavailable,
@@ -49,6 +55,9 @@ impl OAuthErrorCode {
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::InvalidRequestUri => "invalid_request_uri",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }

@@ -12,6 +12,8 @@ pub enum GrantRequest {
     AuthorizationCode { code: String, redirect_uri: Option<String>, code_verifier: Option<String> },
     /// RFC 6749 §6. `scope` may only narrow what the grant holds.
     RefreshToken { refresh_token: String, scope: Option<ScopeSet> },
+    /// RFC 8628 §3.4.
+    DeviceCode { device_code: String },
 }
 
 impl GrantRequest {
@@ -20,6 +22,7 @@ impl GrantRequest {
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
             Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             Self::RefreshToken { .. } => GrantType::RefreshToken,
+            Self::DeviceCode { .. } => GrantType::DeviceCode,
         }
     }
 }

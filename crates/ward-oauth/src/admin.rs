@@ -131,24 +131,27 @@ impl<S: ClientStore + ScopeStore + KeyStore> Admin<'_, S> {
                 new.client_type
             )));
         }
-        // By default a client with redirect URIs signs people in; one without acts for itself.
+        // By default a client with redirect URIs signs people in through the browser; a public
+        // one without (a CLI, a TV) signs them in with device codes; a confidential one without
+        // acts for itself.
         let signs_in = !new.redirect_uris.is_empty();
         let grant_types = new.grant_types.unwrap_or_else(|| {
-            GrantType::ALL
-                .iter()
-                .copied()
-                .filter(|g| g.allowed_for(new.client_type))
-                .filter(|g| signs_in || *g == GrantType::ClientCredentials)
-                .collect()
+            let defaults: &[GrantType] = match (new.client_type, signs_in) {
+                (ClientType::Public, true) => &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+                (ClientType::Public, false) => &[GrantType::DeviceCode, GrantType::RefreshToken],
+                (ClientType::Confidential, true) => {
+                    &[GrantType::AuthorizationCode, GrantType::ClientCredentials, GrantType::RefreshToken]
+                }
+                (ClientType::Confidential, false) => &[GrantType::ClientCredentials],
+            };
+            defaults.to_vec()
         });
         let grant_types: Vec<GrantType> = grant_types.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
         if let Some(g) = grant_types.iter().find(|g| !g.allowed_for(new.client_type)) {
             return Err(AdminError::Invalid(format!("a {} client cannot use the {g} grant", new.client_type)));
         }
         if grant_types.is_empty() {
-            return Err(AdminError::Invalid(
-                "a public client needs a redirect URI (--redirect-uri) to sign people in".into(),
-            ));
+            return Err(AdminError::Invalid("a client needs at least one grant type".into()));
         }
         if grant_types.contains(&GrantType::AuthorizationCode) && !signs_in {
             return Err(AdminError::Invalid(

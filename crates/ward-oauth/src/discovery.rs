@@ -19,6 +19,8 @@ pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
 pub const PAR_PATH: &str = "/oauth/par";
 pub const USERINFO_PATH: &str = "/oauth/userinfo";
 pub const END_SESSION_PATH: &str = "/oauth/logout";
+pub const DEVICE_AUTHORIZATION_PATH: &str = "/oauth/device_authorization";
+pub const TOKENINFO_PATH: &str = "/oauth/tokeninfo";
 
 /// Authentication methods accepted at the token and revocation endpoints: public clients
 /// (`none`) redeem codes and refresh tokens, and revoke them.
@@ -69,6 +71,7 @@ impl<S: Store> AuthorizationServer<S> {
             "token_endpoint": s.endpoint(TOKEN_PATH),
             "pushed_authorization_request_endpoint": s.endpoint(PAR_PATH),
             "userinfo_endpoint": s.endpoint(USERINFO_PATH),
+            "device_authorization_endpoint": s.endpoint(DEVICE_AUTHORIZATION_PATH),
             "end_session_endpoint": s.endpoint(END_SESSION_PATH),
             "jwks_uri": s.endpoint(JWKS_PATH),
             "introspection_endpoint": s.endpoint(INTROSPECT_PATH),

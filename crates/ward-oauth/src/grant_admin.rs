@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ward_core::{OAuthError, ScopeSet, UnixTime};
-use ward_store::{GrantRecord, GrantStore, SessionStore, StoreError, SubjectKind};
+use ward_store::{ClientStore, DeviceStore, GrantRecord, GrantStore, SessionStore, StoreError, SubjectKind};
 
 use crate::server::{AuthorizationServer, Store};
 
@@ -102,26 +102,93 @@ impl<S: Store> AuthorizationServer<S> {
         Ok(revoked)
     }
 
-    /// Revokes every grant of a user and ends their browser sessions: what disabling or
-    /// deleting them does.
-    pub async fn revoke_user(&self, username: &str) -> Result<usize, StoreError> {
-        revoke_user_grants(&self.store, username, self.clock.now()).await.map(|ids| {
-            for id in &ids {
-                self.revocations.record_grant(id, self.clock.now());
-            }
-            ids.len()
-        })
+    /// Revokes every grant of a user ("sign out everywhere"), and turns away devices they
+    /// approved that have not collected their tokens yet. Their browser session stays.
+    pub async fn revoke_all_grants(&self, username: &str) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let ids = revoke_all_grants(&self.store, username, now).await?;
+        for id in &ids {
+            self.revocations.record_grant(id, now);
+        }
+        Ok(ids.len())
+    }
+
+    /// Revokes one of `username`'s own grants. False when there is no such grant of theirs:
+    /// another person's grant id changes nothing and says nothing.
+    pub async fn revoke_own_grant(&self, username: &str, grant_id: &str) -> Result<bool, StoreError> {
+        let own = self
+            .store
+            .get_grant(grant_id)
+            .await?
+            .is_some_and(|g| g.subject_kind == SubjectKind::User && g.subject == username);
+        if !own {
+            return Ok(false);
+        }
+        self.revoke_grant(grant_id).await?;
+        Ok(true)
+    }
+
+    /// A person's grants, newest first, with their clients' names.
+    pub async fn sessions_of(&self, username: &str) -> Result<Vec<UserSession>, StoreError> {
+        sessions_of(&self.store, username, self.clock.now()).await
     }
 }
 
-/// Revokes every grant of `username` and ends their browser sessions; returns the grant ids.
-/// The CLI calls this directly: running nodes pick the grants up at their next sync.
-pub async fn revoke_user_grants(
-    store: &(impl GrantStore + SessionStore),
+/// One grant as its person sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserSession {
+    #[serde(flatten)]
+    pub grant: GrantRecord,
+    pub client_name: String,
+    /// `active`, `expired` or `revoked`.
+    pub state: &'static str,
+}
+
+/// A person's grants, newest first, with their clients' names; `now` decides what has expired.
+pub async fn sessions_of(
+    store: &(impl GrantStore + ClientStore),
+    username: &str,
+    now: UnixTime,
+) -> Result<Vec<UserSession>, StoreError> {
+    let grants = store.grants_of_user(username).await?;
+    let clients = store.list_clients().await?;
+    Ok(grants
+        .into_iter()
+        .map(|grant| {
+            let client_name = clients
+                .iter()
+                .find(|c| c.client_id == grant.client_id)
+                .map_or_else(|| "(deleted client)".to_owned(), |c| c.name.clone());
+            let state = match (grant.revoked_at, grant.expires_at > now) {
+                (Some(_), _) => "revoked",
+                (None, false) => "expired",
+                (None, true) => "active",
+            };
+            UserSession { grant, client_name, state }
+        })
+        .collect())
+}
+
+/// Revokes every grant of `username` and denies the devices they approved that have not
+/// collected their tokens; returns the grant ids. The CLI calls this directly: running nodes
+/// pick the grants up at their next sync.
+pub async fn revoke_all_grants(
+    store: &(impl GrantStore + DeviceStore),
     username: &str,
     now: UnixTime,
 ) -> Result<Vec<String>, StoreError> {
     let ids = store.revoke_grants_of(SubjectKind::User, username, now).await?;
+    store.deny_approved_devices_of(username).await?;
+    Ok(ids)
+}
+
+/// What disabling or deleting a user does: every grant revoked, every browser session ended.
+pub async fn revoke_user_grants(
+    store: &(impl GrantStore + SessionStore + DeviceStore),
+    username: &str,
+    now: UnixTime,
+) -> Result<Vec<String>, StoreError> {
+    let ids = revoke_all_grants(store, username, now).await?;
     store.delete_sessions_of(username).await?;
     Ok(ids)
 }

@@ -10,6 +10,7 @@
 //! - [`grants`] — the token endpoint, one module per grant type.
 //! - [`authorize`] — the authorization endpoint: validation, sign-in and consent decisions, codes.
 //! - [`par`] — pushed authorization requests (RFC 9126).
+//! - [`device`] — device authorization (RFC 8628): codes, the person's decision, polling.
 //! - [`sign_in`] — passwords, throttling, browser sessions.
 //! - [`claims`] — identity claims under the configured names.
 //! - [`id_token`] — ID tokens and the tokens of a person's grant.
@@ -26,6 +27,7 @@ pub mod authorize;
 pub mod claims;
 pub mod client_auth;
 pub mod client_cache;
+pub mod device;
 pub mod discovery;
 pub mod end_session;
 pub mod grant_admin;

@@ -18,6 +18,7 @@ impl<S: Store> AuthorizationServer<S> {
             + self.store.purge_jtis(now).await?
             + self.store.purge_codes(long_ago).await?
             + self.store.purge_grants(long_ago).await?
-            + self.store.purge_sessions(now).await?)
+            + self.store.purge_sessions(now).await?
+            + self.store.purge_device_codes(long_ago).await?)
     }
 }

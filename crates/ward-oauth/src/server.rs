@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use ward_core::{Clock, Entropy, SigningAlg};
 use ward_store::{
-    ClientStore, CodeStore, GrantStore, KeyStore, ReplayStore, RevocationStore, ScopeStore, SessionStore, UserStore,
+    ClientStore, CodeStore, DeviceStore, GrantStore, KeyStore, ReplayStore, RevocationStore, ScopeStore, SessionStore,
+    UserStore,
 };
 use ward_token::remote_jwks::JwksCache;
 use ward_token::verified_cache::VerifiedCache;
@@ -29,6 +30,7 @@ pub trait Store:
     + GrantStore
     + CodeStore
     + SessionStore
+    + DeviceStore
     + Clone
     + 'static
 {
@@ -43,6 +45,7 @@ impl<
         + GrantStore
         + CodeStore
         + SessionStore
+        + DeviceStore
         + Clone
         + 'static,
 > Store for T
@@ -107,6 +110,8 @@ pub struct SignInSettings {
     pub refresh_token_ttl: Duration,
     pub grant_lifetime: Duration,
     pub refresh_reuse_grace: Duration,
+    pub device_code_ttl: Duration,
+    pub device_poll_interval: Duration,
 }
 
 impl Default for SignInSettings {
@@ -118,6 +123,8 @@ impl Default for SignInSettings {
             refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
             grant_lifetime: Duration::from_secs(90 * 24 * 3600),
             refresh_reuse_grace: Duration::from_secs(10),
+            device_code_ttl: Duration::from_secs(1800),
+            device_poll_interval: Duration::from_secs(5),
         }
     }
 }
@@ -153,6 +160,8 @@ pub struct AuthorizationServer<S> {
     pub(crate) verified: VerifiedCache<AccessTokenClaims>,
     pub(crate) client_grants: ClientGrants,
     pub(crate) throttle: SignInThrottle,
+    /// Wrong user codes, per browser session and per address.
+    pub(crate) user_code_throttle: SignInThrottle,
 }
 
 /// Verified access tokens kept in memory; beyond this, the cache starts over.
@@ -187,6 +196,7 @@ impl<S: Store> AuthorizationServer<S> {
             verified,
             client_grants,
             throttle,
+            user_code_throttle: SignInThrottle::default(),
         })
     }
 

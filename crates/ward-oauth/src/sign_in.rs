@@ -45,7 +45,7 @@ pub(crate) struct SignInThrottle {
 
 impl SignInThrottle {
     /// The wait left before `keys` may try again.
-    fn wait(&self, keys: &[String]) -> Option<Duration> {
+    pub(crate) fn wait(&self, keys: &[String]) -> Option<Duration> {
         let failures = self.failures.lock().ok()?;
         keys.iter()
             .filter_map(|k| failures.get(k))
@@ -53,7 +53,7 @@ impl SignInThrottle {
             .max()
     }
 
-    fn fail(&self, keys: &[String]) {
+    pub(crate) fn fail(&self, keys: &[String]) {
         let Ok(mut failures) = self.failures.lock() else { return };
         if failures.len() >= MAX_TRACKED {
             failures.clear();
@@ -138,7 +138,7 @@ impl<S: Store> AuthorizationServer<S> {
 }
 
 /// IPv6 clients are throttled per /64, what one subscriber usually holds.
-fn address_key(ip: IpAddr) -> String {
+pub(crate) fn address_key(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {

@@ -3,7 +3,7 @@
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
 use ward_core::Clock;
-use ward_store::{GrantStore, SessionStore, StoreError, UserRecord, UserStore};
+use ward_store::{DeviceStore, GrantStore, SessionStore, StoreError, UserRecord, UserStore};
 
 use crate::admin::{AdminError, attribute};
 
@@ -98,7 +98,7 @@ fn sorted(what: &str, values: &[String]) -> Result<Vec<String>, AdminError> {
     Ok(set.into_iter().collect())
 }
 
-impl<S: UserStore + GrantStore + SessionStore> UserAdmin<'_, S> {
+impl<S: UserStore + GrantStore + SessionStore + DeviceStore> UserAdmin<'_, S> {
     pub async fn create_user(&self, new: NewUser) -> Result<UserRecord, AdminError> {
         let now = self.clock.now();
         let optional = |what: &str, v: &Option<String>| v.as_deref().map(|v| attribute(what, v)).transpose();

@@ -102,6 +102,8 @@ pub fn settings(config: &Config) -> Settings {
             refresh_token_ttl: config.sign_in.refresh_token_ttl,
             grant_lifetime: config.sign_in.grant_lifetime,
             refresh_reuse_grace: config.sign_in.refresh_reuse_grace,
+            device_code_ttl: config.sign_in.device_code_ttl,
+            device_poll_interval: config.sign_in.device_poll_interval,
         },
         passwords: password_hashing(config),
     }

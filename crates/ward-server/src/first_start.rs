@@ -9,7 +9,7 @@
 use std::io::{IsTerminal as _, Write as _};
 
 use ward_config::Config;
-use ward_core::{ClientType, Clock, Entropy};
+use ward_core::{ClientType, Clock, Entropy, GrantType};
 use ward_oauth::admin::{Admin, AdminError, NewClient};
 use ward_oauth::users::{NewUser, UserAdmin};
 use ward_store::{ClientStore, SqlStore, UserStore};
@@ -66,7 +66,8 @@ pub async fn provision(
             client_id: Some(CLI_CLIENT.into()),
             name: "Ward CLI".into(),
             client_type: ClientType::Public,
-            grant_types: None,
+            // The browser with PKCE, or device codes where there is no browser (and for psql 18).
+            grant_types: Some(vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::DeviceCode]),
             // RFC 8252 §7.3: a loopback redirect, any port.
             redirect_uris: vec!["http://127.0.0.1/callback".into(), "http://[::1]/callback".into()],
             scopes: ward_core::ScopeSet::parse("openid profile email offline_access").unwrap_or_default(),

@@ -7,12 +7,13 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
+use ward_oauth::device::DEVICE_PATH;
 use ward_oauth::discovery::{
-    AUTHORIZE_PATH, END_SESSION_PATH, INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA_PATH, OPENID_METADATA_PATH, PAR_PATH,
-    REVOKE_PATH, TOKEN_PATH, USERINFO_PATH,
+    AUTHORIZE_PATH, DEVICE_AUTHORIZATION_PATH, END_SESSION_PATH, INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA_PATH,
+    OPENID_METADATA_PATH, PAR_PATH, REVOKE_PATH, TOKEN_PATH, TOKENINFO_PATH, USERINFO_PATH,
 };
 
-use crate::handlers::{authorize, discovery, health, oauth, oidc, pages};
+use crate::handlers::{account, authorize, device, discovery, health, oauth, oidc, pages};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -29,8 +30,11 @@ pub fn router(state: AppState, limits: &RouterLimits) -> Router {
         .route(INTROSPECT_PATH, post(oauth::introspect))
         .route(REVOKE_PATH, post(oauth::revoke))
         .route(PAR_PATH, post(oidc::par))
+        .route(DEVICE_AUTHORIZATION_PATH, post(device::device_authorization))
+        .route("/oauth/device/code", post(device::device_authorization))
         // Bearer tokens.
         .route(USERINFO_PATH, get(oidc::userinfo).post(oidc::userinfo))
+        .route(TOKENINFO_PATH, get(oidc::tokeninfo))
         // Public documents.
         .route(OAUTH_METADATA_PATH, get(discovery::metadata))
         .route(OPENID_METADATA_PATH, get(discovery::metadata))
@@ -44,6 +48,11 @@ pub fn router(state: AppState, limits: &RouterLimits) -> Router {
         .route(AUTHORIZE_PATH, get(authorize::authorize_get).post(authorize::authorize_post))
         .route("/oauth/consent", post(authorize::consent))
         .route(END_SESSION_PATH, get(oidc::logout_page).post(oidc::logout))
+        .route(DEVICE_PATH, get(device::device_page).post(device::device_lookup))
+        .route("/device/decide", post(device::device_decide))
+        .route("/account/sessions", get(account::sessions))
+        .route("/account/sessions/revoke", post(account::revoke))
+        .route("/account/sessions/revoke-all", post(account::revoke_all))
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

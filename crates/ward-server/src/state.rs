@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use ward_oauth::AuthorizationServer;
-use ward_oauth::discovery::{INTROSPECT_PATH, PAR_PATH, REVOKE_PATH, TOKEN_PATH};
+use ward_oauth::discovery::{DEVICE_AUTHORIZATION_PATH, INTROSPECT_PATH, PAR_PATH, REVOKE_PATH, TOKEN_PATH};
 use ward_store::SqlStore;
 
 use crate::extract::CookiePolicy;
@@ -23,6 +23,7 @@ pub struct Endpoints {
     pub introspect: String,
     pub revoke: String,
     pub par: String,
+    pub device_authorization: String,
 }
 
 impl AppState {
@@ -33,6 +34,7 @@ impl AppState {
             introspect: s.endpoint(INTROSPECT_PATH),
             revoke: s.endpoint(REVOKE_PATH),
             par: s.endpoint(PAR_PATH),
+            device_authorization: s.endpoint(DEVICE_AUTHORIZATION_PATH),
         };
         let cookies = CookiePolicy::for_issuer(&s.issuer, s.sign_in.session_ttl);
         Self { oauth, metrics, endpoints: Arc::new(endpoints), cookies: Arc::new(cookies) }

@@ -10,6 +10,7 @@
 //! - [`users`] — `UserStore`, people who sign in.
 //! - [`grants`] — `GrantStore`: grants (the `sid` of tokens) and their refresh tokens.
 //! - [`codes`] — `CodeStore`: authorization codes and pushed authorization requests.
+//! - [`devices`] — `DeviceStore`: device codes (RFC 8628).
 //! - [`sessions`] — `SessionStore`: browser sessions and remembered consent.
 //! - [`replay`] — `ReplayStore`, client-assertion `jti`s seen once.
 //! - [`error`] — `StoreError`.
@@ -20,6 +21,7 @@
 pub mod clients;
 pub mod codes;
 pub mod db;
+pub mod devices;
 pub mod error;
 pub mod grants;
 mod group_commit;
@@ -34,6 +36,7 @@ pub mod users;
 pub use clients::{ClientRecord, ClientStore, SignInPolicy};
 pub use codes::{CodeRecord, CodeStore, PushedRequest, Redemption};
 pub use db::{Backend, SqlStore};
+pub use devices::{DeviceCode, DeviceStatus, DeviceStore};
 pub use error::StoreError;
 pub use grants::{GrantRecord, GrantStore, NewRefreshToken, RefreshTokenRecord, SubjectKind};
 pub use keys::{KeyStore, StoredKey};

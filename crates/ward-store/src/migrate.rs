@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "client attributes", "0004_client_attributes"),
     migration!(5, "users", "0005_users"),
     migration!(6, "grants", "0006_grants"),
+    migration!(7, "device codes", "0007_device_codes"),
 ];
 
 /// The newest schema version this binary knows.

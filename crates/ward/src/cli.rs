@@ -111,6 +111,22 @@ pub enum UserCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Every grant of the user: the apps and devices they let in.
+    Sessions {
+        username: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Revoke one grant of the user (--grant ID), or all of them (--all).
+    Revoke {
+        username: String,
+        #[arg(long, value_name = "ID", conflicts_with = "all", required_unless_present = "all")]
+        grant: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -55,6 +55,9 @@ pub fn parse_grant(params: &FormParams) -> Result<GrantRequest, OAuthError> {
             refresh_token: params.require("refresh_token")?.to_owned(),
             scope: scope()?,
         }),
+        Ok(GrantType::DeviceCode) => {
+            Ok(GrantRequest::DeviceCode { device_code: params.require("device_code")?.to_owned() })
+        }
         Err(_) => Err(OAuthError::unsupported_grant_type("this grant_type is not supported")),
     }
 }
@@ -79,6 +82,7 @@ impl<S: Store> AuthorizationServer<S> {
             GrantRequest::RefreshToken { refresh_token, scope } => {
                 self.refresh_token(&client, &refresh_token, scope).await
             }
+            GrantRequest::DeviceCode { device_code } => self.device_code_grant(&client, &device_code).await,
         }
     }
 

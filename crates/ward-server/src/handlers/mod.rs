@@ -1,6 +1,8 @@
 //! One module per endpoint family.
 
+pub mod account;
 pub mod authorize;
+pub mod device;
 pub mod discovery;
 pub mod health;
 pub mod oauth;

@@ -13,25 +13,48 @@ use crate::handlers::pages::forged_form;
 use crate::state::AppState;
 use crate::views::{self, ErrorPage, LogoutPage, SignedOutPage};
 
-/// `GET`/`POST /oauth/userinfo` with `Authorization: Bearer` (RFC 6750 §2.1).
-pub async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, BearerRejection> {
+/// The bearer token of `Authorization: Bearer` (RFC 6750 §2.1).
+fn bearer(headers: &HeaderMap) -> Result<Option<String>, BearerRejection> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let token = match (values.next(), values.next()) {
-        (None, _) => return Err(BearerRejection::missing()),
-        (Some(_), Some(_)) => {
-            return Err(ward_core::OAuthError::invalid_request("more than one Authorization header").into());
-        }
-        (Some(value), None) => {
-            let value = value.to_str().unwrap_or_default();
-            match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-                    token.trim().to_owned()
-                }
-                _ => return Err(BearerRejection::missing()),
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => Err(ward_core::OAuthError::invalid_request("more than one Authorization header").into()),
+        (Some(value), None) => match value.to_str().unwrap_or_default().split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                Ok(Some(token.trim().to_owned()))
             }
-        }
-    };
+            _ => Err(BearerRejection::missing()),
+        },
+    }
+}
+
+/// `GET`/`POST /oauth/userinfo` with `Authorization: Bearer`.
+pub async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, BearerRejection> {
+    let token = bearer(&headers)?.ok_or_else(BearerRejection::missing)?;
     let claims = app.oauth.userinfo(&token).await?;
+    Ok(no_store_json(&claims))
+}
+
+#[derive(serde::Deserialize)]
+pub struct TokenQuery {
+    access_token: Option<String>,
+}
+
+/// `GET /oauth/tokeninfo`: the token in the `Authorization` header, or `?access_token=` for
+/// tools that can only do that (RFC 6750 §2.3; the header is better: URLs end up in logs).
+pub async fn tokeninfo(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<TokenQuery>,
+) -> Result<Response, BearerRejection> {
+    let token = match (bearer(&headers)?, q.access_token.filter(|t| !t.is_empty())) {
+        (Some(_), Some(_)) => {
+            return Err(ward_core::OAuthError::invalid_request("send the token once: header or query").into());
+        }
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return Err(BearerRejection::missing()),
+    };
+    let claims = app.oauth.tokeninfo(&token).await?;
     Ok(no_store_json(&claims))
 }
 

@@ -15,14 +15,36 @@ use crate::views::{self, ErrorPage, HomePage, SignInPage};
 
 /// Where a sign-in may return to: Ward's own pages only, never another site.
 fn safe_return_to(return_to: Option<&str>) -> &str {
+    let ours = |path: &str| {
+        path.starts_with(&format!("{AUTHORIZE_PATH}?"))
+            || path == "/device"
+            || path.starts_with("/device?")
+            || path == "/account/sessions"
+    };
     match return_to {
-        Some(path) if path.starts_with(&format!("{AUTHORIZE_PATH}?")) && !path.contains(['\r', '\n', '\\']) => path,
+        Some(path) if ours(path) && !path.contains(['\r', '\n', '\\']) => path,
         _ => "/",
     }
 }
 
+/// The browser's session, or a redirect to the sign-in page that comes back to `return_to`.
+pub async fn signed_in_or_redirect(
+    app: &AppState,
+    browser: &Browser,
+    return_to: &str,
+) -> Result<ward_store::BrowserSession, Response> {
+    let session = match &browser.session {
+        Some(cookie) => app.oauth.browser_session(cookie).await.ok().flatten(),
+        None => None,
+    };
+    session.ok_or_else(|| {
+        let query = form_urlencoded::Serializer::new(String::new()).append_pair("return_to", return_to).finish();
+        Redirect::to(&format!("/sign-in?{query}")).into_response()
+    })
+}
+
 /// Adds the CSRF cookie made while rendering, if any.
-fn with_csrf_cookie(browser: &Browser, app: &AppState, mut response: Response) -> Response {
+pub fn with_csrf_cookie(browser: &Browser, app: &AppState, mut response: Response) -> Response {
     if let Some(cookie) = browser.csrf_cookie(app) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }

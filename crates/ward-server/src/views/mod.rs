@@ -101,3 +101,50 @@ pub struct SignedOutPage;
 /// The stylesheet and the one script, compiled in.
 pub const STYLESHEET: &str = include_str!("../../assets/ward.css");
 pub const FORM_POST_SCRIPT: &str = include_str!("../../assets/form-post.js");
+
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DevicePage<'a> {
+    pub csrf: &'a str,
+    pub username: &'a str,
+    pub user_code: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+pub struct DeviceConfirmPage<'a> {
+    pub csrf: &'a str,
+    pub username: &'a str,
+    pub user_code: &'a str,
+    pub client_name: &'a str,
+    pub client_id: &'a str,
+    pub scopes: &'a [ScopeRecord],
+}
+
+#[derive(Template)]
+#[template(path = "device_done.html")]
+pub struct DeviceDonePage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+/// One grant on the sessions page, its times already formatted.
+pub struct SessionRow {
+    pub id: String,
+    pub client_name: String,
+    pub client_id: String,
+    pub scopes: String,
+    pub state: &'static str,
+    pub created: String,
+    pub last_used: String,
+    pub expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+pub struct SessionsPage<'a> {
+    pub csrf: &'a str,
+    pub username: &'a str,
+    pub sessions: &'a [SessionRow],
+}

@@ -5,6 +5,7 @@
 mod assertion;
 mod chromium;
 mod client_auth;
+mod device;
 mod errors;
 mod first_start;
 mod introspect_revoke;

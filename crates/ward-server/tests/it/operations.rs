@@ -27,7 +27,12 @@ async fn discovery_documents_advertise_what_is_implemented(backend: StoreBackend
         assert_eq!(doc["revocation_endpoint"], issuer.url("/oauth/revoke"));
         assert_eq!(
             doc["grant_types_supported"],
-            serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
+            serde_json::json!([
+                "authorization_code",
+                "client_credentials",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ])
         );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
@@ -46,6 +51,7 @@ async fn discovery_documents_advertise_what_is_implemented(backend: StoreBackend
         assert_eq!(doc["userinfo_endpoint"], issuer.url("/oauth/userinfo"));
         assert_eq!(doc["end_session_endpoint"], issuer.url("/oauth/logout"));
         assert_eq!(doc["pushed_authorization_request_endpoint"], issuer.url("/oauth/par"));
+        assert_eq!(doc["device_authorization_endpoint"], issuer.url("/oauth/device_authorization"));
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
         assert_eq!(doc["subject_types_supported"], serde_json::json!(["public"]));
         assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["ES256"]));

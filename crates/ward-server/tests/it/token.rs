@@ -136,12 +136,16 @@ async fn oversize_bodies_get_413(backend: StoreBackend) -> Result<()> {
 async fn unknown_and_unauthorized_grants(backend: StoreBackend) -> Result<()> {
     let issuer = TestIssuer::start(backend).await?;
     let c = issuer.confidential_client("svc", "db:read").await?;
-    for grant in ["password", "implicit", "urn:ietf:params:oauth:grant-type:device_code", "nonsense"] {
+    for grant in ["password", "implicit", "device_code", "urn:ietf:params:oauth:grant-type:jwt-bearer", "nonsense"] {
         let (status, body) = issuer.token(&c, &[("grant_type", grant)]).await?;
         assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")), "{grant}");
     }
     // Grants Ward has, but this client (no redirect URI) was not given.
-    for (grant, param) in [("authorization_code", "code"), ("refresh_token", "refresh_token")] {
+    for (grant, param) in [
+        ("authorization_code", "code"),
+        ("refresh_token", "refresh_token"),
+        ("urn:ietf:params:oauth:grant-type:device_code", "device_code"),
+    ] {
         let (status, body) = issuer.token(&c, &[("grant_type", grant), (param, "x")]).await?;
         assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")), "{grant}");
     }

@@ -70,7 +70,10 @@ fn round_trip(database: Option<&str>) {
     assert!(public.get("client_secret").is_none());
     assert_eq!(public["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
     assert_eq!(public["require_pkce"], true);
-    assert!(fail(&["client", "create", "--name", "X", "--type", "public"]).contains("needs a redirect URI"));
+    // A public client without a redirect URI (a TV, a CLI) signs people in with device codes.
+    let tv = json(&run(&["client", "create", "--name", "TV", "--id", "tv", "--type", "public", "--json"]));
+    assert_eq!(tv["grant_types"], serde_json::json!(["refresh_token", "urn:ietf:params:oauth:grant-type:device_code"]));
+    run(&["client", "delete", "tv"]);
     assert!(
         fail(&[
             "client",
@@ -209,6 +212,13 @@ fn users(d: &Path, database: Option<&str>) {
     let no_tty = with_stdin(&["user", "create", "carol"], "");
     assert!(String::from_utf8_lossy(&no_tty.stderr).contains("--password-stdin"));
 
+    // Sessions: none yet; revoking one that is not theirs fails, revoking all works.
+    assert_eq!(json(&run(&["user", "sessions", "ada", "--json"])), serde_json::json!([]));
+    assert!(run(&["user", "sessions", "ada"]).contains("SESSION"));
+    assert!(fail(&["user", "revoke", "ada", "--grant", "nope"]).contains("no active session nope"));
+    assert!(fail(&["user", "revoke", "ada"]).contains("--grant"));
+    assert_eq!(json(&run(&["user", "revoke", "ada", "--all", "--json"])), serde_json::json!({"revoked": []}));
+    assert!(fail(&["user", "sessions", "nobody"]).contains("not found"));
     assert!(run(&["user", "disable", "ada"]).contains("disabled user ada"));
     assert_eq!(json(&run(&["user", "list", "--json"]))[0]["disabled"], true);
     run(&["user", "enable", "ada"]);

@@ -18,7 +18,7 @@ pub fn run(command: TlsCommand) -> anyhow::Result<()> {
     // One year from today: long enough for development, short enough to be replaced.
     let now = ward_core::Clock::now(&ward_core::SystemClock);
     let date = |t: i64| {
-        let (y, m, d) = super::civil_date(t);
+        let (y, m, d) = ward_core::clock::civil_date(t);
         rcgen::date_time_ymd(y as i32, m as u8, d as u8)
     };
     params.not_before = date(now);

@@ -13,6 +13,8 @@ use ward_store::{SqlStore, UserRecord};
 
 use super::{emit, format_time};
 use crate::cli::UserCommand;
+use ward_core::Clock as _;
+use ward_store::GrantStore as _;
 
 pub async fn run(config: &Config, store: &SqlStore, command: UserCommand) -> anyhow::Result<()> {
     let admin = UserAdmin { store, clock: &SystemClock, hashing: ward_server::bootstrap::password_hashing(config) };
@@ -48,6 +50,50 @@ pub async fn run(config: &Config, store: &SqlStore, command: UserCommand) -> any
                     );
                 }
                 out
+            })
+        }
+        UserCommand::Sessions { username, output } => {
+            admin.get_user(&username).await?;
+            let sessions = ward_oauth::grant_admin::sessions_of(store, &username, SystemClock.now()).await?;
+            emit(output, &sessions, || {
+                let mut out = format!(
+                    "{:<24} {:<24} {:<8} {:<20} {:<20} {}\n",
+                    "SESSION", "CLIENT", "STATE", "CREATED", "LAST USED", "SCOPES"
+                );
+                for s in &sessions {
+                    let _ = writeln!(
+                        out,
+                        "{:<24} {:<24} {:<8} {:<20} {:<20} {}",
+                        s.grant.grant_id,
+                        s.grant.client_id,
+                        s.state,
+                        format_time(s.grant.created_at),
+                        format_time(s.grant.last_used_at),
+                        s.grant.scopes
+                    );
+                }
+                out
+            })
+        }
+        UserCommand::Revoke { username, grant, all, output } => {
+            admin.get_user(&username).await?;
+            let now = SystemClock.now();
+            let revoked: Vec<String> = if all {
+                ward_oauth::grant_admin::revoke_all_grants(store, &username, now).await?
+            } else {
+                let id = grant.unwrap_or_default();
+                let own = store.get_grant(&id).await?.is_some_and(|g| {
+                    g.subject_kind == ward_store::SubjectKind::User && g.subject == username && g.revoked_at.is_none()
+                });
+                anyhow::ensure!(own, "user {username} has no active session {id}");
+                store.revoke_grant(&id, now).await?;
+                vec![id]
+            };
+            emit(output, &serde_json::json!({ "revoked": revoked }), || {
+                format!(
+                    "revoked {} session(s) of {username}; running nodes stop accepting their tokens within revocation_sync_interval",
+                    revoked.len()
+                )
             })
         }
         UserCommand::Show { username, output } => {

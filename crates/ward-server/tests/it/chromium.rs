@@ -139,3 +139,83 @@ async fn journey(chromium: &Chromium) -> Result<()> {
     chromium.screenshot("07-error").await?;
     issuer.stop().await
 }
+
+/// RFC 8628 in a real browser: a device asks for codes and polls; Chromium signs in, enters
+/// the code and approves; the device gets its tokens; the sessions page lists and revokes it.
+/// Screenshots go to `target/artifacts/device/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_connects_a_device_in_chromium() -> Result<()> {
+    let Some(chromium) = Chromium::start("device").await? else { return Ok(()) };
+    let result = device_journey(&chromium).await;
+    chromium.quit().await?;
+    result
+}
+
+async fn device_journey(chromium: &Chromium) -> Result<()> {
+    let issuer = TestIssuer::start(StoreBackend::Sqlite).await?;
+    issuer.user("alice", PASSWORD, &["reader"]).await?;
+    let mut tv = ward_testkit::confidential("tv", "openid offline_access")?;
+    tv.client_type = ClientType::Public;
+    tv.name = "Living-room TV".into();
+    issuer.create_client(tv).await?;
+    let codes: serde_json::Value = issuer
+        .http
+        .post(issuer.url("/oauth/device_authorization"))
+        .form(&[("client_id", "tv"), ("scope", "openid offline_access")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let user_code = codes["user_code"].as_str().unwrap().to_owned();
+    let poll = || async {
+        let response = issuer
+            .http
+            .post(issuer.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", "tv"),
+                ("device_code", codes["device_code"].as_str().unwrap()),
+            ])
+            .send()
+            .await?;
+        anyhow::Ok(response.json::<serde_json::Value>().await?)
+    };
+    assert_eq!(poll().await?["error"], "authorization_pending");
+
+    // The person types the code by hand, in lower case with a space, after signing in.
+    chromium.goto(&issuer.url("/device")).await?;
+    chromium.wait_for("#username").await?;
+    chromium.fill("#username", "alice").await?;
+    chromium.fill("#password", PASSWORD).await?;
+    chromium.click("#sign-in").await?;
+    chromium.wait_for("#user_code").await?;
+    chromium.screenshot("01-enter-code").await?;
+    chromium.fill("#user_code", &user_code.replace('-', " ").to_lowercase()).await?;
+    chromium.click("#continue").await?;
+    chromium.wait_for("#approve").await?;
+    assert_eq!(chromium.text("#user-code").await?, user_code);
+    chromium.screenshot("02-confirm").await?;
+    chromium.click("#approve").await?;
+    chromium.wait_for("#device-done").await?;
+    chromium.screenshot("03-connected").await?;
+
+    issuer.clock.advance(5);
+    let tokens = poll().await?;
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+
+    chromium.goto(&issuer.url("/account/sessions")).await?;
+    chromium.wait_for("#revoke-all").await?;
+    assert!(chromium.source().await?.contains("Living-room TV"));
+    chromium.screenshot("04-sessions").await?;
+    chromium.click("#revoke-all").await?;
+    chromium.wait_for(".state-revoked").await?;
+    chromium.screenshot("05-revoked").await?;
+    let info = issuer
+        .http
+        .get(issuer.url("/oauth/tokeninfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await?;
+    assert_eq!(info.status(), 401, "its tokens died");
+    issuer.stop().await
+}

@@ -166,7 +166,13 @@ async fn psql(conninfo: String, token: &str, sql: &str) -> std::process::Output 
 }
 
 /// `ward serve` with `config` (written into `dir`), returned once `port` accepts connections.
-async fn serve(dir: &std::path::Path, config: &str, port: u16, env: &[(&str, &str)], stderr: Stdio) -> Child {
+pub(crate) async fn serve(
+    dir: &std::path::Path,
+    config: &str,
+    port: u16,
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> Child {
     let config_path = dir.join("ward.toml");
     std::fs::write(&config_path, config).unwrap();
     let mut cmd = ward(&dir.join("data"));
@@ -187,7 +193,7 @@ async fn serve(dir: &std::path::Path, config: &str, port: u16, env: &[(&str, &st
 }
 
 /// SIGTERM, then wait for the process to end.
-async fn stop(mut child: Child) {
+pub(crate) async fn stop(mut child: Child) {
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
 }

@@ -5,6 +5,7 @@
 mod admin;
 mod config;
 mod gate;
+mod psql18;
 mod serve;
 
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! the device flow against Ward, prints a user code, and is in once a person approves it.
 //!
 //! The client is Debian's postgresql-18 source built with libcurl
-//! (`../shared/tools/build-libpq18-oauth.sh`, which `.ci/run` runs into `target/libpq18`);
+//! (`.ci/build-libpq18-oauth.sh`, which `.ci/run` runs into `target/libpq18`);
 //! `WARD_TEST_LIBPQ18` names another build. Without one the test says so and passes, except
 //! under CI, where it fails.
 
@@ -32,7 +32,7 @@ fn libpq18() -> Option<PathBuf> {
 async fn psql_18_signs_in_through_the_gate_with_the_device_flow() {
     let Some(libpq) = libpq18() else {
         assert!(std::env::var_os("CI").is_none(), "CI needs psql 18 with OAuth in target/libpq18 (see .ci/run)");
-        eprintln!("skipped: no psql 18 built with OAuth (run ../shared/tools/build-libpq18-oauth.sh target/libpq18)");
+        eprintln!("skipped: no psql 18 built with OAuth (run bash .ci/build-libpq18-oauth.sh target/libpq18)");
         return;
     };
     let db = gate_db().await.unwrap();

@@ -468,7 +468,7 @@ fn scopes_of(claims: &Map<String, Value>) -> Vec<String> {
 
 /// RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path, so
 /// `https://h/tenant` has its metadata at `https://h/.well-known/oauth-authorization-server/tenant`.
-fn oauth_metadata_url(issuer: &str) -> String {
+pub fn oauth_metadata_url(issuer: &str) -> String {
     let (scheme, rest) = issuer.split_once("://").unwrap_or(("https", issuer));
     let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
     let path = path.trim_end_matches('/');

@@ -8,42 +8,141 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(name = "ward", version, about = "OAuth tokens instead of database passwords")]
 pub struct Cli {
+    /// Server flags may also come before the command (`ward --data-dir DIR admin …`).
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub server: ServerArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The server's configuration sources. Only the server commands (`serve`, `migrate`,
+/// `check-config`, `admin`) take them and read the server configuration; the client commands
+/// read client profiles only, so a broken server setting never breaks `ward login`.
 #[derive(Args, Debug, Clone, Default)]
-pub struct GlobalArgs {
+pub struct ServerArgs {
     /// Configuration file (TOML).
-    #[arg(long, global = true, env = "WARD_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "WARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Data directory (SQLite database, generated key-encryption key).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Address to listen on, e.g. 127.0.0.1:8080.
-    #[arg(long, global = true, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Issuer URL, e.g. https://id.example.com.
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub issuer: Option<String>,
     /// Database URL (sqlite://… or postgres://…).
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub database: Option<String>,
+}
+
+/// The same flags after a server command, and after any of `admin`'s subcommands.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServerScope {
+    #[arg(long = "config", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(long = "data-dir", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long = "listen", global = true, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    #[arg(long = "issuer", global = true, value_name = "URL")]
+    pub issuer: Option<String>,
+    #[arg(long = "database", global = true, value_name = "URL")]
+    pub database: Option<String>,
+}
+
+impl ServerArgs {
+    /// These flags, with those given after the command taking precedence.
+    pub fn merged(&self, scope: &ServerScope) -> ServerArgs {
+        ServerArgs {
+            config: scope.config.clone().or_else(|| self.config.clone()),
+            data_dir: scope.data_dir.clone().or_else(|| self.data_dir.clone()),
+            listen: scope.listen.or(self.listen),
+            issuer: scope.issuer.clone().or_else(|| self.issuer.clone()),
+            database: scope.database.clone().or_else(|| self.database.clone()),
+        }
+    }
+
+    /// Whether any flag was given on the command line (`WARD_CONFIG` in the environment does
+    /// not count: it is meant for the server and harmless to a client command).
+    pub fn any_flag(&self) -> bool {
+        self.data_dir.is_some() || self.listen.is_some() || self.issuer.is_some() || self.database.is_some()
+    }
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the issuer.
-    Serve,
+    Serve(ServerScope),
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate(ServerScope),
     /// Print the effective configuration, secrets redacted.
-    CheckConfig,
+    CheckConfig(ServerScope),
     /// Administer clients, scopes and signing keys.
-    #[command(subcommand)]
-    Admin(AdminCommand),
+    Admin {
+        #[command(flatten)]
+        server: ServerScope,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Sign in: in the browser (authorization code + PKCE), or with a device code.
+    Login(LoginArgs),
+    /// Print a valid access token, refreshed when less than a minute is left.
+    Token {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Print the whole token set as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who you are signed in as.
+    Whoami(ClientArgs),
+    /// Revoke your tokens at the issuer and forget them.
+    Logout(ClientArgs),
+    /// Run psql through a gate with a fresh token: `ward psql [GATE] [-- psql args]`.
+    Psql {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// A gate of the profile; the only one, or a local gate on 127.0.0.1:6432, by default.
+        gate: Option<String>,
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Print `export` lines (PGHOST, PGPASSWORD, …) for a gate, for other tools.
+    Env {
+        #[command(flatten)]
+        client: ClientArgs,
+        gate: Option<String>,
+    },
+}
+
+/// Which profile, and what to override in it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClientArgs {
+    /// A profile of the client configuration ($XDG_CONFIG_HOME/ward/config.toml).
+    #[arg(long, env = "WARD_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// The issuer to sign in at (default: the profile's, or http://localhost:8080).
+    #[arg(long = "issuer", value_name = "URL")]
+    pub issuer: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// An `audience` parameter, for issuers that need one.
+    #[arg(long, value_name = "AUD")]
+    pub audience: Option<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Use a device code instead of the browser (also chosen when no browser can be opened).
+    #[arg(long)]
+    pub device: bool,
+    /// The loopback port for the browser's return, for issuers that need an exact redirect URI.
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -197,6 +197,18 @@ pub fn open_browser(url: &str) -> bool {
     })
 }
 
+/// `text` as a QR code in Unicode half blocks (two modules per character cell), indented.
+fn qr_code(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    let image = code
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .dark_color(qrcode::render::unicode::Dense1x2::Light)
+        .light_color(qrcode::render::unicode::Dense1x2::Dark)
+        .quiet_zone(true)
+        .build();
+    Some(image.lines().map(|l| format!("  {l}\n")).collect())
+}
+
 /// The device flow: asks for codes, shows them on `ui`, polls at the interval (slowing down
 /// when told to) until the person has answered.
 pub async fn device_login(issuer: &Issuer, ui: &mut (dyn Write + Send)) -> Result<TokenSet> {
@@ -236,6 +248,9 @@ pub async fn device_login(issuer: &Issuer, ui: &mut (dyn Write + Send)) -> Resul
         "\n  To sign in, open\n\n      {complete}\n\n  and check that it shows the code\n\n      {user_code}\n"
     );
     let _ = writeln!(ui, "  (or go to {uri} and enter the code yourself)\n");
+    if let Some(qr) = qr_code(&complete) {
+        let _ = writeln!(ui, "  or scan this with a phone:\n\n{qr}");
+    }
     let _ = ui.flush();
     let deadline = crate::now().saturating_add(codes.expires_in.unwrap_or(600));
     let mut interval = codes.interval.unwrap_or(5).max(1);

@@ -23,22 +23,27 @@ struct Setup {
     _db: &'static ward_testkit::gate::GateDb,
 }
 
-impl Setup {
-    /// `ward` as a client: its own config and cache directories, no server flags.
-    fn client(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ward"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("WARD_") || key.starts_with("XDG_") || key == "BROWSER" {
-                cmd.env_remove(key);
-            }
+/// `ward` as a client of `dir`: its own config and cache directories, no server flags, no
+/// desktop to open a browser on.
+fn client_in(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ward"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("WARD_") || key.starts_with("XDG_") || key == "BROWSER" {
+            cmd.env_remove(key);
         }
-        cmd.env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
-            .env("HOME", self.dir.path())
-            .env_remove("DISPLAY")
-            .env_remove("WAYLAND_DISPLAY")
-            .args(args);
-        cmd
+    }
+    cmd.env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("HOME", dir)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .args(args);
+    cmd
+}
+
+impl Setup {
+    fn client(&self, args: &[&str]) -> Command {
+        client_in(self.dir.path(), args)
     }
 
     fn cache_file(&self) -> PathBuf {
@@ -371,5 +376,96 @@ async fn browser_login_and_what_can_go_wrong_with_it() {
     assert!(stderr_of_failure(&mut setup.client(&["--data-dir", "/tmp", "token"])).contains("server flags"));
     let err = stderr_of_failure(setup.client(&["whoami"]).env("WARD_TOKENS__SIGNING_ALG", "bogus"));
     assert!(err.contains("is not a token cache"), "the client never read the server's settings: {err}");
+    stop(setup.child).await;
+}
+
+/// Another OIDC issuer (the test kit's fake one, which approves after one poll): the same
+/// client, with `--client-id` and `--audience` as such issuers need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_login_at_another_oidc_issuer() {
+    let fake = ward_testkit::oidc::FakeIssuer::start(ward_core::SigningAlg::ES256).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args =
+        ["login", "--device", "--issuer", &fake.url, "--client-id", "some-app", "--audience", "https://api.example"];
+    let mut cmd = tokio::process::Command::from(client_in(dir.path(), &args));
+    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output()).await.unwrap().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("WDJB-MJHT") && said.contains(&format!("Logged in as bob@example.com at {}", fake.url)),
+        "{said}"
+    );
+    let sent = fake.device_requests.lock().unwrap().clone();
+    assert!(sent.contains(&("audience".to_owned(), "https://api.example".to_owned())), "{sent:?}");
+    assert!(sent.contains(&("client_id".to_owned(), "some-app".to_owned())));
+    let whoami = run_ok(&mut client_in(dir.path(), &["whoami", "--issuer", &fake.url, "--client-id", "some-app"]));
+    assert!(whoami.contains("Logged in as bob@example.com"), "{whoami}");
+    // Its tokens belong to that issuer and client: the default profile is not signed in by them.
+    assert!(
+        stderr_of_failure(&mut client_in(dir.path(), &["token"])).contains("not signed in to http://localhost:8080")
+    );
+}
+
+/// `ward login --device` in a real terminal (tmux): what a person sees — the code, the QR code,
+/// the spinner — and the result, read off the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_login_on_a_terminal_screen() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI needs tmux (see .ci/run)");
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let setup = setup("15m").await;
+    let socket = format!("ward-test-{}", std::process::id());
+    let tmux = |args: &[&str]| Command::new("tmux").args(["-L", &socket]).args(args).output().unwrap();
+    let dir = setup.dir.path();
+    let script = format!(
+        "env -u DISPLAY -u WAYLAND_DISPLAY XDG_CONFIG_HOME={} XDG_CACHE_HOME={} HOME={} {} login --device; echo EXIT=$?; sleep 60",
+        dir.join("config").display(),
+        dir.join("cache").display(),
+        dir.display(),
+        env!("CARGO_BIN_EXE_ward"),
+    );
+    assert!(tmux(&["new-session", "-d", "-x", "100", "-y", "60", &script]).status.success());
+    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).into_owned();
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = screen();
+        if shown.contains("Waiting for approval") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let code = shown
+        .split("user_code=")
+        .nth(1)
+        .map(|rest| rest[..9].to_owned())
+        .unwrap_or_else(|| panic!("no code on screen:\n{shown}"));
+    assert!(shown.contains("scan this with a phone") && shown.contains('█'), "a QR code:\n{shown}");
+    let mut browser = alice(&setup.issuer).await;
+    let form = browser.get(&format!("{}/device", setup.issuer)).await.unwrap();
+    let csrf = form.field("csrf").unwrap();
+    browser
+        .post(&format!("{}/device", setup.issuer), &setup.issuer, &[("csrf", &csrf), ("user_code", &code)])
+        .await
+        .unwrap();
+    browser
+        .post(
+            &format!("{}/device/decide", setup.issuer),
+            &setup.issuer,
+            &[("csrf", &csrf), ("user_code", &code), ("decision", "approve")],
+        )
+        .await
+        .unwrap();
+    for _ in 0..150 {
+        shown = screen();
+        if shown.contains("EXIT=") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = tmux(&["kill-server"]);
+    assert!(shown.contains("Approved.") && shown.contains("Logged in as alice@example.com (roles: reader)"), "{shown}");
+    assert!(shown.contains("EXIT=0"), "{shown}");
     stop(setup.child).await;
 }

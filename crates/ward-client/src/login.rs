@@ -210,8 +210,8 @@ fn qr_code(text: &str) -> Option<String> {
 }
 
 /// The device flow: asks for codes, shows them on `ui`, polls at the interval (slowing down
-/// when told to) until the person has answered.
-pub async fn device_login(issuer: &Issuer, ui: &mut (dyn Write + Send)) -> Result<TokenSet> {
+/// when told to) until the person has answered. `spinner`: `ui` is a terminal.
+pub async fn device_login(issuer: &Issuer, ui: &mut (dyn Write + Send), spinner: bool) -> Result<TokenSet> {
     let endpoint = issuer.metadata.device_authorization_endpoint.clone().ok_or_else(|| {
         ClientError::Issuer("has no device authorization endpoint; use `ward login` in a browser".into())
     })?;
@@ -254,8 +254,11 @@ pub async fn device_login(issuer: &Issuer, ui: &mut (dyn Write + Send)) -> Resul
     let _ = ui.flush();
     let deadline = crate::now().saturating_add(codes.expires_in.unwrap_or(600));
     let mut interval = codes.interval.unwrap_or(5).max(1);
-    let spinner = ['|', '/', '-', '\\'];
+    let frames = ['|', '/', '-', '\\'];
     let mut turn = 0usize;
+    if !spinner {
+        let _ = writeln!(ui, "  Waiting for approval…");
+    }
     loop {
         if crate::now() >= deadline {
             return Err(ClientError::Login(
@@ -263,9 +266,11 @@ pub async fn device_login(issuer: &Issuer, ui: &mut (dyn Write + Send)) -> Resul
             ));
         }
         for _ in 0..interval * 4 {
-            let _ = write!(ui, "\r  Waiting for approval {} ", spinner[turn % spinner.len()]);
-            let _ = ui.flush();
-            turn += 1;
+            if spinner {
+                let _ = write!(ui, "\r  Waiting for approval {} ", frames[turn % frames.len()]);
+                let _ = ui.flush();
+                turn += 1;
+            }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         let answer = issuer
@@ -276,7 +281,7 @@ pub async fn device_login(issuer: &Issuer, ui: &mut (dyn Write + Send)) -> Resul
             .await?;
         match answer.error.as_deref() {
             None => {
-                let _ = writeln!(ui, "\r  Approved.                 ");
+                let _ = writeln!(ui, "{}  Approved.                 ", if spinner { "\r" } else { "" });
                 return issuer.token_set(answer, None);
             }
             Some("authorization_pending") => {}

@@ -75,8 +75,9 @@ async fn login(args: LoginArgs) -> anyhow::Result<()> {
     cache.load()?;
     let issuer = Issuer::discover(profile).await?;
     let mut stderr = std::io::stderr();
+    let terminal = std::io::IsTerminal::is_terminal(&stderr);
     let tokens = if args.device {
-        device_login(&issuer, &mut stderr).await?
+        device_login(&issuer, &mut stderr, terminal).await?
     } else {
         let browser = BrowserLogin::prepare(&issuer, args.port).await?;
         if open_browser(&browser.url) {
@@ -85,7 +86,7 @@ async fn login(args: LoginArgs) -> anyhow::Result<()> {
             browser.finish(&issuer).await?
         } else {
             let _ = writeln!(stderr, "No browser could be opened here; signing in with a device code instead.");
-            device_login(&issuer, &mut stderr).await?
+            device_login(&issuer, &mut stderr, terminal).await?
         }
     };
     cache.save(&tokens)?;

@@ -52,6 +52,11 @@ impl Setup {
 }
 
 async fn setup(access_token_ttl: &str) -> Setup {
+    setup_with(access_token_ttl, "").await
+}
+
+/// `extra`: more top-level settings for `ward serve`, e.g. `sign_in = { … }`.
+async fn setup_with(access_token_ttl: &str, extra: &str) -> Setup {
     let db = gate_db().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (http, port) = (ward_testkit::pg::free_port().unwrap(), ward_testkit::pg::free_port().unwrap());
@@ -61,6 +66,7 @@ async fn setup(access_token_ttl: &str) -> Setup {
 issuer = "{issuer}"
 listen = "127.0.0.1:{http}"
 tokens = {{ access_token_ttl = "{access_token_ttl}" }}
+{extra}
 
 [[trust]]
 issuer = "{issuer}"
@@ -467,5 +473,26 @@ async fn device_login_on_a_terminal_screen() {
     let _ = tmux(&["kill-server"]);
     assert!(shown.contains("Approved.") && shown.contains("Logged in as alice@example.com (roles: reader)"), "{shown}");
     assert!(shown.contains("EXIT=0"), "{shown}");
+    stop(setup.child).await;
+}
+
+/// When the refresh token has expired, or its grant was revoked, `ward token` says to sign in
+/// again — and keeps nothing it cannot use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_failures_send_you_back_to_ward_login() {
+    let setup = setup_with("30s", r#"sign_in = { refresh_token_ttl = "3s", grant_lifetime = "90d" }"#).await;
+    device_login(&setup).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let err = stderr_of_failure(&mut setup.client(&["token"]));
+    assert!(err.contains("refreshing failed: invalid_grant") && err.contains("run `ward login`"), "{err}");
+
+    // Signed in again; then an administrator revokes every session of the user.
+    device_login(&setup).await;
+    let server = setup.dir.path().join("server");
+    let mut revoke = ward(&server.join("data"));
+    revoke.arg("--config").arg(server.join("ward.toml")).args(["admin", "user", "revoke", "alice", "--all"]);
+    assert!(run_ok(&mut revoke).contains("session(s) of alice"));
+    let err = stderr_of_failure(&mut setup.client(&["token"]));
+    assert!(err.contains("refreshing failed") && err.contains("run `ward login`"), "{err}");
     stop(setup.child).await;
 }

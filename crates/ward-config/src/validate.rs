@@ -99,7 +99,7 @@ pub fn validate(config: &mut Config) -> Result<(), String> {
 }
 
 fn validate_gates(config: &Config) -> Result<(), String> {
-    if !config.issuer_enabled && config.gate.postgres.is_empty() {
+    if !config.issuer_enabled && config.gate.is_empty() {
         return Err("issuer_enabled = false and no gates configured: nothing to serve".into());
     }
     for trust in &config.trust {
@@ -122,23 +122,12 @@ fn validate_gates(config: &Config) -> Result<(), String> {
         if trust.token_types.is_empty() {
             return Err(format!("trust {}: token_types is empty, so no token could be accepted", trust.issuer));
         }
-        const ALLOWED: &[&str] = &["ES256", "ES384", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
-        if let Some(bad) = trust.algorithms.iter().find(|a| !ALLOWED.contains(&a.as_str())) {
-            return Err(format!(
-                "trust {}: algorithm {bad:?} is not allowed; use asymmetric ones: {}",
-                trust.issuer,
-                ALLOWED.join(" ")
-            ));
-        }
+    }
+    for (kind, gate) in config.gate.all_shared() {
+        validate_shared(config, &format!("{kind} on {}", gate.listen), &gate)?;
     }
     for gate in &config.gate.postgres {
         let name = format!("gate.postgres on {}", gate.listen);
-        if config.trust.is_empty() {
-            return Err(format!("{name}: no [[trust]] issuer configured, so no token could ever be accepted"));
-        }
-        if gate.roles.is_empty() {
-            return Err(format!("{name}: no role rules"));
-        }
         if let Some(rule) = gate.roles.iter().find(|r| !gate.accounts.contains_key(&r.account)) {
             return Err(format!("{name}: role {:?} maps to unknown account {:?}", rule.role, rule.account));
         }
@@ -154,10 +143,10 @@ fn validate_gates(config: &Config) -> Result<(), String> {
                 gate.upstream.host
             ));
         }
-        if gate.pool_size == 0 || gate.max_client_connections == 0 {
-            return Err(format!("{name}: pool_size and max_client_connections must be at least 1"));
+        if gate.pool_size == 0 {
+            return Err(format!("{name}: pool_size must be at least 1"));
         }
-        if gate.threads == 0 || gate.threads > gate.pool_size {
+        if gate.threads > gate.pool_size {
             return Err(format!(
                 "{name}: threads must be between 1 and pool_size ({}), since each thread owns a share of the pool",
                 gate.pool_size
@@ -172,6 +161,23 @@ fn validate_gates(config: &Config) -> Result<(), String> {
         if let Some(bad) = gate.context.keys().find(|k| !k.contains('.') || k.contains(char::is_whitespace)) {
             return Err(format!("{name}: context setting {bad:?} must be a custom setting like app.user_id"));
         }
+    }
+    Ok(())
+}
+
+/// What holds for every gate kind's shared fields.
+fn validate_shared(config: &Config, name: &str, gate: &crate::gate::SharedGateFields<'_>) -> Result<(), String> {
+    if config.trust.is_empty() {
+        return Err(format!("{name}: no [[trust]] issuer configured, so no token could ever be accepted"));
+    }
+    if gate.roles.is_empty() {
+        return Err(format!("{name}: no role rules"));
+    }
+    if gate.max_client_connections == 0 {
+        return Err(format!("{name}: max_client_connections must be at least 1"));
+    }
+    if gate.threads == 0 {
+        return Err(format!("{name}: threads must be at least 1"));
     }
     Ok(())
 }

@@ -250,18 +250,11 @@ impl<S: Store> AuthorizationServer<S> {
 }
 
 fn hex_hash(hex: &str) -> Option<SecretHash> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(SecretHash(out))
+    ward_core::hex::decode(hex)?.try_into().ok().map(SecretHash)
 }
 
 pub(crate) fn hash_to_hex(hash: &SecretHash) -> String {
-    hash.0.iter().map(|b| format!("{b:02x}")).collect()
+    ward_core::hex::encode(&hash.0)
 }
 
 fn reject(client_id: &str, reason: &str) -> OAuthError {

@@ -5,7 +5,6 @@
 use serde_json::{Value, json};
 use ward_core::{GrantType, TokenEndpointAuthMethod};
 use ward_store::StoreError;
-use ward_token::foreign::ASYMMETRIC_ALGS;
 
 use crate::server::{AuthorizationServer, Store};
 
@@ -62,7 +61,7 @@ impl<S: Store> AuthorizationServer<S> {
             &c.name,
             &c.preferred_username,
         ];
-        let algs: Vec<String> = ASYMMETRIC_ALGS.iter().map(|a| format!("{a:?}")).collect();
+        let algs: Vec<&str> = ward_core::VerifyAlg::ALL.iter().map(|a| a.as_str()).collect();
         let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
         let s = &self.settings;
         Ok(json!({

@@ -105,8 +105,7 @@ pub async fn access_log(State(enabled): State<bool>, mut req: Request, next: Nex
 fn new_request_id() -> HeaderValue {
     let mut bytes = [0u8; 8];
     ward_core::Entropy::fill(&ward_token::OsEntropy, &mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    HeaderValue::from_str(&hex).unwrap_or(HeaderValue::from_static("-"))
+    HeaderValue::from_str(&ward_core::hex::encode(&bytes)).unwrap_or(HeaderValue::from_static("-"))
 }
 
 fn status_class(status: u16) -> &'static str {

@@ -11,9 +11,9 @@ use sqlx::{Connection as _, PgConnection};
 use tokio::sync::{OnceCell, watch};
 use ward_config::gate::{AccountConfig, ClientAuth, IdentityKeyConfig, RoleRule, SignedIdentityConfig, UpstreamConfig};
 use ward_config::{PostgresGateConfig, Secret, TrustConfig};
+use ward_core::VerifyAlg;
 use ward_pg::gate::signed_identity::install_sql;
-use ward_pg::gate::threads::GateThreads;
-use ward_pg::gate::{Gate, trust_policies};
+use ward_pg::gate::{Gate, GateDeps};
 use ward_token::OsEntropy;
 use ward_token::remote::{Refresher, RemoteVerifier};
 
@@ -140,7 +140,7 @@ pub fn trust_fake(issuer: &FakeIssuer) -> TrustConfig {
     TrustConfig {
         issuer: issuer.url.clone(),
         audiences: vec!["pg-gate".into()],
-        algorithms: vec!["ES256".into(), "EdDSA".into(), "RS256".into()],
+        algorithms: vec![VerifyAlg::ES256, VerifyAlg::EdDSA, VerifyAlg::RS256],
         jwks_uri: None,
         roles_claim: "https://gprxy.io/roles".into(),
         identity_claim: "sub".into(),
@@ -208,8 +208,8 @@ pub struct TestGate {
 
 impl TestGate {
     pub async fn start(config: PostgresGateConfig, trust: Vec<TrustConfig>) -> Result<Self> {
-        let verifier =
-            RemoteVerifier::new(trust_policies(&trust).map_err(anyhow::Error::msg)?, Arc::new(ward_core::SystemClock));
+        let clock: Arc<dyn ward_core::Clock> = Arc::new(ward_core::SystemClock);
+        let verifier = RemoteVerifier::new(ward_gate::trust::policies(&trust), clock.clone());
         let refresher = verifier.start().await;
         let (tx, rx) = watch::channel(false);
         let stop = move || {
@@ -218,23 +218,16 @@ impl TestGate {
                 let _ = rx.wait_for(|stop| *stop).await;
             }
         };
-        if config.threads > 1 {
-            let listen = config.listen;
-            let gates: Vec<Arc<Gate>> = Gate::per_thread(&config, verifier, &trust, Arc::new(OsEntropy), |_| None)
-                .map_err(anyhow::Error::msg)?
-                .into_iter()
-                .map(Arc::new)
-                .collect();
-            let threads = GateThreads::start(gates.clone(), listen, stop)?;
-            let addr = threads.local_addr();
-            return Ok(Self { addr, gate: gates[0].clone(), gates, shutdown: Some(tx), _refresher: refresher });
-        }
-        let gate =
-            Arc::new(Gate::new(config, verifier, &trust, Arc::new(OsEntropy), |_| None).map_err(anyhow::Error::msg)?);
-        let bound = gate.clone().bind().await?;
-        let addr = bound.local_addr()?;
-        tokio::spawn(bound.run(stop()));
-        Ok(Self { addr, gate: gate.clone(), gates: vec![gate], shutdown: Some(tx), _refresher: refresher })
+        let deps = GateDeps { verifier, entropy: Arc::new(OsEntropy), clock };
+        let started = ward_pg::gate::start(&config, &trust, deps, |_| None, stop).await?;
+        let gates = started.gates;
+        Ok(Self {
+            addr: started.running.local_addr(),
+            gate: gates[0].clone(),
+            gates,
+            shutdown: Some(tx),
+            _refresher: refresher,
+        })
     }
 
     /// A libpq connection string for `user` through the gate (the token goes in PGPASSWORD).

@@ -91,7 +91,7 @@ fn replace_database(url: &str, db: &str) -> String {
 pub fn random_suffix() -> String {
     let mut bytes = [0u8; 6];
     ward_core::Entropy::fill(&ward_token::OsEntropy, &mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    ward_core::hex::encode(&bytes)
 }
 
 /// A port nobody listens on now. Racy by nature; callers that bind it retry on failure.

@@ -6,20 +6,29 @@ pub use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::de::DeserializeOwned;
 
+use ward_core::VerifyAlg;
+
 use crate::jws::MAX_JWS_LEN;
 
-/// Algorithms a client may sign its assertions with.
-pub const ASYMMETRIC_ALGS: &[Algorithm] = &[
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-];
+/// jsonwebtoken's name for one of the algorithms Ward accepts ([`VerifyAlg`], the one list).
+pub fn jwt_alg(alg: VerifyAlg) -> Algorithm {
+    match alg {
+        VerifyAlg::ES256 => Algorithm::ES256,
+        VerifyAlg::ES384 => Algorithm::ES384,
+        VerifyAlg::EdDSA => Algorithm::EdDSA,
+        VerifyAlg::RS256 => Algorithm::RS256,
+        VerifyAlg::RS384 => Algorithm::RS384,
+        VerifyAlg::RS512 => Algorithm::RS512,
+        VerifyAlg::PS256 => Algorithm::PS256,
+        VerifyAlg::PS384 => Algorithm::PS384,
+        VerifyAlg::PS512 => Algorithm::PS512,
+    }
+}
+
+/// The accepted algorithm a JWT header names; `None` for HMAC and anything else.
+pub fn accepted(alg: Algorithm) -> Option<VerifyAlg> {
+    VerifyAlg::ALL.into_iter().find(|v| jwt_alg(*v) == alg)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ForeignJwtError {
@@ -66,7 +75,7 @@ pub fn verify<C: DeserializeOwned>(
         return Err(ForeignJwtError::Malformed);
     }
     let header = decode_header(token).map_err(|_| ForeignJwtError::Malformed)?;
-    if !ASYMMETRIC_ALGS.contains(&header.alg) {
+    if accepted(header.alg).is_none() {
         return Err(ForeignJwtError::Algorithm);
     }
     let jwk = match &header.kid {

@@ -18,7 +18,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 use ward_core::{Clock, UnixTime};
 
-use crate::foreign::ASYMMETRIC_ALGS;
+use crate::foreign::jwt_alg;
 use crate::jws::{self, MAX_JWS_LEN};
 use crate::verified_cache::VerifiedCache;
 
@@ -36,7 +36,7 @@ pub struct TrustPolicy {
     pub issuer: String,
     /// At least one must appear in `aud`.
     pub audiences: Vec<String>,
-    pub algorithms: Vec<Algorithm>,
+    pub algorithms: Vec<ward_core::VerifyAlg>,
     /// Skips discovery when set.
     pub jwks_uri: Option<String>,
     /// Claim holding the caller's roles: a top-level name (`roles`, `https://gprxy.io/roles`)
@@ -298,10 +298,11 @@ impl RemoteVerifier {
         if !type_accepted(parsed.header.typ.as_deref(), &policy.token_types) {
             return Err(VerifyError::TokenType);
         }
-        let alg: Algorithm = parsed.header.alg.parse().map_err(|_| VerifyError::Algorithm)?;
-        if !ASYMMETRIC_ALGS.contains(&alg) || !policy.algorithms.contains(&alg) {
+        let alg: ward_core::VerifyAlg = parsed.header.alg.parse().map_err(|_| VerifyError::Algorithm)?;
+        if !policy.algorithms.contains(&alg) {
             return Err(VerifyError::Algorithm);
         }
+        let alg = jwt_alg(alg);
         let kid = parsed.header.kid.as_deref();
         let key = match find_key(issuer, kid, alg) {
             Some(key) => key,

@@ -31,12 +31,12 @@ impl SecretHash {
 
     /// Lowercase hex, the form the store keeps.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        ward_core::hex::encode(&self.0)
     }
 
     /// A short, non-reversible tag for log lines: the first 8 hex digits of the hash.
     pub fn log_tag(&self) -> String {
-        self.0[..4].iter().map(|b| format!("{b:02x}")).collect()
+        ward_core::hex::encode(&self.0[..4])
     }
 }
 

@@ -1,14 +1,17 @@
 //! Per-statement audit lines: which statement, how long, how many rows, how it ended.
 //! Follows the client's messages (simple queries, and Execute of a bound statement) and the
 //! server's completions in order. Never parameter values: only the SQL text, truncated.
+//! Written as `ward_gate::audit` `statement` events, in the schema every gate shares.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use serde_json::json;
+use ward_gate::audit::{AuditEvent, EventKind, Who};
 
 use crate::protocol::codec::get_cstr;
+use crate::protocol::tag::{backend as server, frontend as client};
 
 /// Longest statement text written to an audit line.
 pub const MAX_TEXT: usize = 1024;
@@ -20,6 +23,43 @@ struct Pending {
     simple: bool,
     rows: u64,
     failed: Option<String>,
+}
+
+/// A statement that has ended.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FinishedStatement {
+    pub text: String,
+    pub duration_us: u64,
+    pub rows: u64,
+    /// `ok` or `error`.
+    pub outcome: &'static str,
+    pub sqlstate: Option<String>,
+}
+
+/// Where one session's statement lines go, and whose they are.
+pub struct StatementTrail<'a> {
+    pub gate: SocketAddr,
+    pub client_addr: SocketAddr,
+    pub who: Who<'a>,
+}
+
+impl StatementTrail<'_> {
+    pub fn emit(&self, statement: &FinishedStatement) {
+        AuditEvent {
+            kind: EventKind::Statement {
+                statement: &statement.text,
+                duration_us: statement.duration_us,
+                rows: statement.rows,
+                outcome: statement.outcome,
+                sqlstate: statement.sqlstate.as_deref(),
+            },
+            protocol: crate::gate::PROTOCOL,
+            gate: self.gate,
+            client_addr: self.client_addr,
+            who: Some(self.who.clone()),
+        }
+        .emit();
+    }
 }
 
 /// The statement log of one session.
@@ -43,25 +83,25 @@ impl StatementAudit {
     pub fn client(&mut self, tag: u8, body: &[u8]) {
         let mut b = BytesMut::from(&body[..body.len().min(4 * MAX_TEXT)]);
         match tag {
-            b'Q' => self.pending.push_back(Pending {
+            client::QUERY => self.pending.push_back(Pending {
                 text: truncate(body),
                 started: Instant::now(),
                 simple: true,
                 rows: 0,
                 failed: None,
             }),
-            b'P' => {
+            client::PARSE => {
                 if let Some(name) = get_cstr(&mut b) {
                     self.statements.insert(name, truncate(&b));
                 }
             }
-            b'B' => {
+            client::BIND => {
                 if let (Some(portal), Some(statement)) = (get_cstr(&mut b), get_cstr(&mut b)) {
                     let text = self.statements.get(&statement).cloned().unwrap_or_default();
                     self.portals.insert(portal, text);
                 }
             }
-            b'E' => {
+            client::EXECUTE => {
                 if let Some(portal) = get_cstr(&mut b) {
                     let text = self.portals.get(&portal).cloned().unwrap_or_default();
                     self.pending.push_back(Pending {
@@ -77,47 +117,45 @@ impl StatementAudit {
         }
     }
 
-    /// Notes a server message the client receives; returns finished statements' lines.
-    pub fn server(&mut self, tag: u8, body: &[u8]) -> Vec<serde_json::Value> {
-        let mut done = Vec::new();
-        let Some(head) = self.pending.front_mut() else { return done };
+    /// Notes a server message the client receives; returns the statement it ends, if any.
+    pub fn server(&mut self, tag: u8, body: &[u8]) -> Option<FinishedStatement> {
+        let head = self.pending.front_mut()?;
         match tag {
-            b'C' => {
+            server::COMMAND_COMPLETE => {
                 let text = String::from_utf8_lossy(body);
                 let rows =
                     text.trim_end_matches('\0').rsplit(' ').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
                 head.rows += rows;
                 if !head.simple {
-                    done.extend(self.finish("ok"));
+                    return self.finish("ok");
                 }
             }
-            b'I' | b's' if !head.simple => done.extend(self.finish("ok")),
-            b'E' => {
+            server::EMPTY_QUERY_RESPONSE | server::PORTAL_SUSPENDED if !head.simple => return self.finish("ok"),
+            server::ERROR_RESPONSE => {
                 let (code, _) = crate::protocol::backend::parse_error(BytesMut::from(body));
                 head.failed = Some(code);
                 if !head.simple {
-                    done.extend(self.finish("error"));
+                    return self.finish("error");
                 }
             }
-            b'Z' if head.simple => {
+            server::READY_FOR_QUERY if head.simple => {
                 let outcome = if head.failed.is_some() { "error" } else { "ok" };
-                done.extend(self.finish(outcome));
+                return self.finish(outcome);
             }
             _ => {}
         }
-        done
+        None
     }
 
-    fn finish(&mut self, outcome: &str) -> Option<serde_json::Value> {
+    fn finish(&mut self, outcome: &'static str) -> Option<FinishedStatement> {
         let p = self.pending.pop_front()?;
-        Some(json!({
-            "event": "statement",
-            "statement": p.text,
-            "duration_us": p.started.elapsed().as_micros() as u64,
-            "rows": p.rows,
-            "outcome": outcome,
-            "sqlstate": p.failed,
-        }))
+        Some(FinishedStatement {
+            text: p.text,
+            duration_us: p.started.elapsed().as_micros() as u64,
+            rows: p.rows,
+            outcome,
+            sqlstate: p.failed,
+        })
     }
 }
 
@@ -138,20 +176,23 @@ mod tests {
     fn simple_and_extended_statements() {
         let mut audit = StatementAudit::default();
         audit.client(b'Q', &body(&["select 1; select 2"]));
-        assert!(audit.server(b'C', &body(&["SELECT 1"])).is_empty());
-        assert!(audit.server(b'C', &body(&["SELECT 1"])).is_empty());
-        let lines = audit.server(b'Z', &BytesMut::from(&b"I"[..]));
-        assert_eq!(lines[0]["rows"], 2);
-        assert_eq!(lines[0]["statement"], "select 1; select 2");
+        assert!(audit.server(b'C', &body(&["SELECT 1"])).is_none());
+        assert!(audit.server(b'C', &body(&["SELECT 1"])).is_none());
+        let done = audit.server(b'Z', &BytesMut::from(&b"I"[..])).expect("the query ended");
+        assert_eq!((done.rows, done.text.as_str(), done.outcome), (2, "select 1; select 2", "ok"));
 
         audit.client(b'P', &body(&["s1", "insert into t values ($1)"]));
         audit.client(b'B', &body(&["", "s1"]));
         audit.client(b'E', &body(&[""]));
-        let lines = audit.server(b'C', &body(&["INSERT 0 3"]));
-        assert_eq!(
-            (lines[0]["rows"].as_u64(), lines[0]["statement"].as_str()),
-            (Some(3), Some("insert into t values ($1)"))
-        );
+        let done = audit.server(b'C', &body(&["INSERT 0 3"])).expect("the statement ended");
+        assert_eq!((done.rows, done.text.as_str()), (3, "insert into t values ($1)"));
+        audit.client(b'B', &body(&["", "s1"]));
+        audit.client(b'E', &body(&[""]));
+        let mut error = BytesMut::from(&b"C"[..]);
+        put_cstr(&mut error, "23505");
+        error.extend_from_slice(b"\0");
+        let failed = audit.server(b'E', &error).expect("the statement failed");
+        assert_eq!((failed.outcome, failed.sqlstate.as_deref()), ("error", Some("23505")));
         assert_eq!(truncate(&vec![b'x'; 5000]).len(), MAX_TEXT);
     }
 }

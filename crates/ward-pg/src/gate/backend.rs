@@ -39,7 +39,7 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(config: &UpstreamConfig, connect_timeout: Duration) -> Result<Self, String> {
+    pub fn new(config: &UpstreamConfig, connect_timeout: Duration) -> Result<Self, ward_gate::GateError> {
         let address = match config.unix_socket() {
             Some(path) => Address::Unix(path),
             None => {

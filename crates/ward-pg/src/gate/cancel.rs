@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use ward_core::sync::lock;
 
 use bytes::BytesMut;
 use ward_core::Entropy;
@@ -64,9 +65,7 @@ impl Registration<'_> {
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        if let Ok(mut sessions) = self.registry.sessions.lock() {
-            sessions.remove(&self.pid);
-        }
+        lock(&self.registry.sessions).remove(&self.pid);
     }
 }
 
@@ -74,7 +73,7 @@ impl CancelRegistry {
     /// A fresh, unused key for a new session.
     pub fn register(&self, entropy: &dyn Entropy, backend: Option<BackendKey>) -> Registration<'_> {
         let slot: Slot = Arc::new(AtomicU64::new(BackendKey::pack(backend)));
-        let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sessions = lock(&self.sessions);
         loop {
             let mut raw = [0u8; 8];
             entropy.fill(&mut raw);
@@ -89,9 +88,9 @@ impl CancelRegistry {
     }
 
     pub async fn cancel(&self, upstream: &Upstream, pid: i32, secret: &[u8]) {
-        let target = self.sessions.lock().ok().and_then(|s| s.get(&pid).map(|t| (t.secret, t.backend.clone())));
+        let target = lock(&self.sessions).get(&pid).map(|t| (t.secret, t.backend.clone()));
         let Some((key, slot)) = target else { return };
-        if !(secret.len() == 4 && constant_time_eq(&key, secret)) {
+        if aws_lc_rs::constant_time::verify_slices_are_equal(&key, secret).is_err() {
             tracing::warn!(pid, "cancel request with a wrong key ignored");
             return;
         }
@@ -102,10 +101,6 @@ impl CancelRegistry {
             tracing::warn!(error = %e, "cannot reach PostgreSQL to forward a cancel request");
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -46,7 +46,9 @@ impl SessionIdentity {
         params: &crate::protocol::frontend::StartupParams,
         signer: Option<&std::sync::Arc<IdentitySigner>>,
     ) -> Self {
-        let mut settings = values(context, identity);
+        // Roles as a PostgreSQL array literal: a role with a comma stays one element
+        // (`current_setting('app.roles')::text[]`).
+        let mut settings = ward_gate::claims::values(context, identity, text_array);
         settings.extend(client_parameters(params));
         let taken = |name: &str| {
             name.to_ascii_lowercase().starts_with("ward.") || settings.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -123,26 +125,6 @@ pub fn startup_options(options: &str) -> Vec<(String, String)> {
         }
     }
     settings
-}
-
-/// The settings to make, in order: `(setting, value)`.
-pub fn values(context: &std::collections::BTreeMap<String, String>, identity: &Identity) -> Vec<(String, String)> {
-    context
-        .iter()
-        .map(|(setting, claim)| {
-            let value = match claim.as_str() {
-                // The roles the gate mapped on, as a PostgreSQL array literal: a role value
-                // with a comma stays one element (`current_setting('app.roles')::text[]`).
-                "roles" => text_array(&identity.roles),
-                "sub" => identity.subject.clone(),
-                "identity" => identity.identity.clone(),
-                // `client_id` (RFC 9068), or `azp` as OIDC issuers name it.
-                "client_id" => identity.client_id.clone().unwrap_or_default(),
-                other => identity.claim_text(other).unwrap_or_default(),
-            };
-            (setting.clone(), value)
-        })
-        .collect()
 }
 
 /// A PostgreSQL array literal of text elements, every element quoted.

@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use ward_config::gate::ClientAuth;
+use ward_gate::RefusalReason;
+use ward_gate::stream::ClientStream;
 use ward_token::remote::Identity;
 
 use super::Gate;
 use super::conn::{Conn, MAX_HANDSHAKE_MESSAGE, Stream};
-use super::tls::ClientStream;
 use crate::protocol::backend::{self, PgError};
 use crate::protocol::frontend::{self, Startup, StartupParams};
+use crate::protocol::tag;
 
 pub enum Hello {
     /// An authenticated client and what it asked for.
@@ -27,21 +29,22 @@ pub enum Hello {
     },
 }
 
-/// Why a handshake failed: what to tell the client, and a short reason for metrics.
+/// Why a client is turned away: what to tell it, and the reason for metrics and audit.
 pub struct Refusal {
     pub error: PgError,
-    pub reason: &'static str,
+    pub reason: RefusalReason,
 }
 
 impl Refusal {
-    fn new(reason: &'static str, error: PgError) -> Self {
+    pub fn new(reason: RefusalReason, error: PgError) -> Self {
         Self { error, reason }
     }
 }
 
 impl From<std::io::Error> for Refusal {
     fn from(e: std::io::Error) -> Self {
-        let reason = if e.kind() == std::io::ErrorKind::InvalidData { "protocol" } else { "io" };
+        let reason =
+            if e.kind() == std::io::ErrorKind::InvalidData { RefusalReason::Protocol } else { RefusalReason::Io };
         Self::new(reason, PgError::fatal("08P01", format!("invalid startup: {e}")))
     }
 }
@@ -56,18 +59,18 @@ pub async fn handshake(gate: &Gate, conn: &mut Conn<ClientStream>, peer: SocketA
                     // (CVE-2021-23214): refuse them.
                     if !conn.buf.is_empty() {
                         return Err(Refusal::new(
-                            "protocol",
+                            RefusalReason::Protocol,
                             PgError::fatal("08P01", "unencrypted data after SSL request"),
                         ));
                     }
                     conn.send(b"S").await?;
                     conn.stream.upgrade(acceptor).await.map_err(|e| {
-                        Refusal::new("tls", PgError::fatal("08P01", format!("TLS handshake failed: {e}")))
+                        Refusal::new(RefusalReason::Tls, PgError::fatal("08P01", format!("TLS handshake failed: {e}")))
                     })?;
                 }
                 (_, true) => {
                     return Err(Refusal::new(
-                        "protocol",
+                        RefusalReason::Protocol,
                         PgError::fatal("08P01", "SSL request on an encrypted connection"),
                     ));
                 }
@@ -76,7 +79,7 @@ pub async fn handshake(gate: &Gate, conn: &mut Conn<ClientStream>, peer: SocketA
             Ok(Startup::GssEncRequest) => conn.send(b"N").await?,
             Ok(Startup::Cancel { pid, secret }) => return Ok(Hello::Cancel { pid, secret }),
             Ok(Startup::Startup { minor, params }) => break (minor, params),
-            Err(e) => return Err(Refusal::new("protocol", PgError::fatal("08P01", e.to_string()))),
+            Err(e) => return Err(Refusal::new(RefusalReason::Protocol, PgError::fatal("08P01", e.to_string()))),
         }
     };
     if minor > 0 {
@@ -88,13 +91,13 @@ pub async fn handshake(gate: &Gate, conn: &mut Conn<ClientStream>, peer: SocketA
     }
     if params.get("replication").is_some_and(|r| r != "false" && r != "0" && r != "off" && r != "no") {
         return Err(Refusal::new(
-            "replication",
+            RefusalReason::Replication,
             PgError::fatal("08P01", "replication connections are not supported through the gate"),
         ));
     }
     let Some(user) = params.get("user").filter(|u| !u.is_empty()).map(str::to_owned) else {
         return Err(Refusal::new(
-            "protocol",
+            RefusalReason::Protocol,
             PgError::fatal("28000", "no PostgreSQL user name specified in startup packet"),
         ));
     };
@@ -107,10 +110,10 @@ pub async fn handshake(gate: &Gate, conn: &mut Conn<ClientStream>, peer: SocketA
         .verifier
         .verify(&token)
         .await
-        .map_err(|e| Refusal::new(e.reason(), PgError::fatal("28P01", format!("access token refused: {e}"))))?;
+        .map_err(|e| Refusal::new((&e).into(), PgError::fatal("28P01", format!("access token refused: {e}"))))?;
     if gate.config.match_user && identity.identity != user {
         return Err(Refusal::new(
-            "user_mismatch",
+            RefusalReason::UserMismatch,
             PgError::fatal("28000", format!("user \"{user}\" does not match the access token's identity")),
         ));
     }
@@ -120,7 +123,7 @@ pub async fn handshake(gate: &Gate, conn: &mut Conn<ClientStream>, peer: SocketA
 async fn password_token(gate: &Gate, conn: &mut Conn<ClientStream>, peer: SocketAddr) -> Result<String, Refusal> {
     if !conn.stream.is_tls() && !peer.ip().is_loopback() && !gate.config.allow_insecure_password {
         return Err(Refusal::new(
-            "insecure_password",
+            RefusalReason::InsecurePassword,
             PgError::fatal("28000", "a token sent as a password needs a TLS connection")
                 .with_detail("connect with sslmode=require (the gate needs a tls certificate), or over loopback"),
         ));
@@ -129,13 +132,16 @@ async fn password_token(gate: &Gate, conn: &mut Conn<ClientStream>, peer: Socket
     backend::encode_auth_cleartext(&mut out);
     conn.send(&out).await?;
     let frame = conn.read_frame(MAX_HANDSHAKE_MESSAGE).await?;
-    if frame.tag != b'p' {
-        return Err(Refusal::new("protocol", PgError::fatal("08P01", "expected a password message")));
+    if frame.tag != tag::frontend::PASSWORD {
+        return Err(Refusal::new(RefusalReason::Protocol, PgError::fatal("08P01", "expected a password message")));
     }
     let token = frontend::parse_password(frame.body)
-        .ok_or_else(|| Refusal::new("protocol", PgError::fatal("08P01", "malformed password message")))?;
+        .ok_or_else(|| Refusal::new(RefusalReason::Protocol, PgError::fatal("08P01", "malformed password message")))?;
     if token.is_empty() {
-        return Err(Refusal::new("malformed", PgError::fatal("28P01", "empty password: send an access token")));
+        return Err(Refusal::new(
+            RefusalReason::Malformed,
+            PgError::fatal("28P01", "empty password: send an access token"),
+        ));
     }
     Ok(token)
 }
@@ -148,14 +154,14 @@ async fn bearer_token<S: Stream>(gate: &Gate, conn: &mut Conn<S>) -> Result<Stri
     backend::encode_auth_sasl(&mut out, &["OAUTHBEARER"]);
     conn.send(&out).await?;
     let frame = conn.read_frame(MAX_HANDSHAKE_MESSAGE).await?;
-    let malformed = || Refusal::new("protocol", PgError::fatal("08P01", "malformed OAUTHBEARER message"));
-    if frame.tag != b'p' {
+    let malformed = || Refusal::new(RefusalReason::Protocol, PgError::fatal("08P01", "malformed OAUTHBEARER message"));
+    if frame.tag != tag::frontend::PASSWORD {
         return Err(malformed());
     }
     let (mechanism, data) = frontend::parse_sasl_initial(frame.body).ok_or_else(malformed)?;
     if mechanism != "OAUTHBEARER" {
         return Err(Refusal::new(
-            "protocol",
+            RefusalReason::Protocol,
             PgError::fatal("28000", format!("SASL mechanism {mechanism} is not offered")),
         ));
     }
@@ -171,10 +177,10 @@ async fn bearer_token<S: Stream>(gate: &Gate, conn: &mut Conn<S>) -> Result<Stri
             backend::encode_sasl_continue(&mut out, discovery.to_string().as_bytes());
             conn.send(&out).await?;
             let ack = conn.read_frame(MAX_HANDSHAKE_MESSAGE).await?;
-            if ack.tag != b'p' || ack.body.as_ref() != [0x01] {
+            if ack.tag != tag::frontend::PASSWORD || ack.body.as_ref() != [0x01] {
                 return Err(malformed());
             }
-            Err(Refusal::new("discovery", PgError::fatal("28000", "OAuth bearer authentication required")))
+            Err(Refusal::new(RefusalReason::Discovery, PgError::fatal("28000", "OAuth bearer authentication required")))
         }
         None => Err(malformed()),
     }

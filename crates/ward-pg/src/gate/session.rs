@@ -1,26 +1,29 @@
-//! One client, from accept to close: handshake, mapping, backend, identity, relay, audit.
+//! One client, from accept to close: handshake, role mapping, the message loop, and the
+//! connect, disconnect and refusal audit events.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use serde_json::json;
 use tokio::net::TcpStream;
+use ward_config::gate::PoolMode;
+use ward_gate::RefusalReason;
+use ward_gate::audit::{AuditEvent, EventKind, Who};
+use ward_gate::stream::ClientStream;
+use ward_gate::watch::time_left;
 use ward_token::remote::Identity;
 
 use super::Gate;
-use super::assign::{self, Resets};
-use super::conn::Conn;
+use super::audit::StatementTrail;
+use super::conn::{Conn, Stream};
 use super::context::SessionIdentity;
-use super::framed::{FramedSession, Outcome};
-use super::handshake::{self, Hello};
-use super::mapping;
+use super::framed::{FramedLoop, LoopSettings, Sharing};
+use super::handshake::{self, Hello, Refusal};
 use super::pool::Pool;
-use super::relay::{self, Direction};
-use super::tls::ClientStream;
-use super::upstream_tls::BackendStream;
 use crate::protocol::backend::{self as msg, PgError};
-use ward_config::gate::PoolMode;
+use crate::protocol::frontend::StartupParams;
+use crate::protocol::tag::status;
 
 pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     let started = Instant::now();
@@ -28,15 +31,10 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     let hello = tokio::time::timeout(gate.config.auth_timeout, handshake::handshake(gate, &mut client, peer)).await;
     let hello = match hello {
         Ok(Ok(hello)) => hello,
-        Ok(Err(refusal)) => {
-            metrics::counter!("ward_pg_auth_failures_total", "reason" => refusal.reason).increment(1);
-            refuse(gate, &mut client, peer, refusal.reason, &refusal.error).await;
-            return;
-        }
+        Ok(Err(refusal)) => return refuse(gate, &mut client, peer, refusal).await,
         Err(_) => {
-            metrics::counter!("ward_pg_auth_failures_total", "reason" => "timeout").increment(1);
-            refuse(gate, &mut client, peer, "timeout", &PgError::fatal("08006", "authentication timed out")).await;
-            return;
+            let error = PgError::fatal("08006", "authentication timed out");
+            return refuse(gate, &mut client, peer, Refusal::new(RefusalReason::Timeout, error)).await;
         }
     };
     let (params, identity) = match hello {
@@ -46,127 +44,67 @@ pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
         }
         Hello::Session { params, identity } => (params, identity),
     };
-
-    let Some(pool) = mapping::account_for(&gate.config.roles, &identity.roles).and_then(|a| gate.pools.get(a)) else {
+    let account = ward_gate::mapping::account_for(&gate.config.roles, &identity.roles);
+    let Some((account, pool)) = account.and_then(|a| Some((a.as_str(), gate.pools.get(a)?))) else {
         let roles = if identity.roles.is_empty() { "none".to_owned() } else { identity.roles.join(", ") };
-        metrics::counter!("ward_pg_auth_failures_total", "reason" => "no_mapping").increment(1);
         let error = PgError::fatal("28000", format!("no role mapping for the token's roles ({roles})"));
-        refuse(gate, &mut client, peer, "no_mapping", &error).await;
-        return;
+        return refuse(gate, &mut client, peer, Refusal::new(RefusalReason::NoMapping, error)).await;
     };
-
-    let who = SessionIdentity::new(&gate.config.context, &identity, &params, gate.signer.as_ref());
-    // Transaction pooling, and statement audit in either mode, need whole messages.
-    if gate.config.pool_mode == PoolMode::Transaction || gate.config.audit_statements {
-        let client = Client { conn: client, peer, started, params: &params, identity: &identity };
-        return run_framed(gate, client, pool, &who).await;
-    }
-    let resets = Resets { same_identity: &gate.config.reset_query, deadline: gate.config.reset_timeout };
-    let mut lease = match assign::assign(pool, &who, &resets).await {
-        Ok(lease) => lease,
-        Err(e) => {
-            let (error, reason) = e.refusal();
-            refuse(gate, &mut client, peer, reason, &error).await;
-            return;
-        }
-    };
-
-    let cancel = gate.cancel.register(gate.entropy.as_ref(), lease.backend.key);
-    if client.send(&greeting(&lease.backend.parameters, &[], cancel.pid, &cancel.secret)).await.is_err() {
-        drop(cancel);
-        pool.release(lease, true).await;
-        return;
-    }
-    metrics::gauge!("ward_pg_sessions_active").increment(1.0);
-    metrics::counter!("ward_pg_sessions_total", "account" => pool.account().to_owned()).increment(1);
-    audit(gate, "connect", peer, &identity, pool.account(), &params, json!({}));
-
-    let leftover = std::mem::take(&mut client.buf);
-    let (mut up, mut down) = (Direction::default(), Direction::default());
-    let end = relay_session(
-        gate,
-        &identity,
-        &mut client.stream,
-        &mut lease.backend.conn.stream,
-        leftover,
-        &mut up,
-        &mut down,
-    )
-    .await;
-    if end == relay::End::TokenExpired {
-        let _ = send_error(&mut client, &PgError::fatal("28000", "the access token of this session has expired")).await;
-    }
-    if end == relay::End::ClientIdle {
-        let _ = send_error(&mut client, &idle_error()).await;
-    }
-    let clean = relay::reusable(&end, &up, &down);
-
-    drop(cancel);
-    metrics::gauge!("ward_pg_sessions_active").decrement(1.0);
-    audit(
-        gate,
-        "disconnect",
-        peer,
-        &identity,
-        pool.account(),
-        &params,
-        json!({
-            "duration_ms": started.elapsed().as_millis() as u64,
-            "bytes_in": up.bytes,
-            "bytes_out": down.bytes,
-            "outcome": format!("{end:?}"),
-        }),
-    );
-    pool.release(lease, clean).await;
+    let session = Session { gate, peer, started, params: &params, identity: &identity, account, pool };
+    session.serve(client).await;
 }
 
-/// A client past authentication.
-struct Client<'a> {
-    conn: Conn<ClientStream>,
+/// A client past authentication and mapping.
+struct Session<'a> {
+    gate: &'a Gate,
     peer: SocketAddr,
     started: Instant,
-    params: &'a crate::protocol::frontend::StartupParams,
-    identity: &'a Identity,
+    params: &'a StartupParams,
+    identity: &'a Arc<Identity>,
+    account: &'a str,
+    pool: &'a Pool,
 }
 
-/// The rest of a session handled message by message: transaction pooling (a backend per
-/// transaction), or session pooling with statement audit (one backend, kept).
-async fn run_framed(gate: &Gate, client: Client<'_>, pool: &Pool, who: &SessionIdentity) {
-    let Client { conn: mut client, peer, started, params, identity } = client;
-    let parameters = match pool.startup_parameters().await {
-        Ok(p) => p,
-        Err(e) => {
-            let (error, reason) = e.refusal();
-            refuse(gate, &mut client, peer, reason, &error).await;
+impl Session<'_> {
+    async fn serve(&self, mut client: Conn<ClientStream>) {
+        let config = &self.gate.config;
+        let who = SessionIdentity::new(&config.context, self.identity, self.params, self.gate.signer.as_ref());
+        let (sharing, same_identity_reset) = match config.pool_mode {
+            PoolMode::Session => (Sharing::Session, config.reset_query.clone()),
+            PoolMode::Transaction => (Sharing::Transaction, config.transaction_reset_query.clone()),
+        };
+        let settings = LoopSettings {
+            sharing,
+            max_message: config.max_message_size,
+            same_identity_reset,
+            reset_timeout: config.reset_timeout,
+            client_idle_timeout: config.client_idle_timeout,
+            expires_in: config.close_on_expiry.then(|| time_left(self.identity.expires_at, self.gate.clock.as_ref())),
+        };
+        let cancel = self.gate.cancel.register(self.gate.entropy.as_ref(), None);
+        let trail = config.audit_statements.then(|| StatementTrail {
+            gate: config.listen,
+            client_addr: self.peer,
+            who: self.who(),
+        });
+        let mut framed = FramedLoop::new(&settings, self.pool, &who, &cancel, trail);
+        let parameters = match framed.prepare().await {
+            Ok(parameters) => parameters,
+            Err(e) => {
+                let refusal = Refusal::new(e.reason(), e.client_error());
+                return refuse(self.gate, &mut client, self.peer, refusal).await;
+            }
+        };
+        // Every backend this client gets carries its settings, so report those.
+        if client.send(&greeting(&parameters, &who.settings, cancel.pid, &cancel.secret)).await.is_err() {
             return;
         }
-    };
-    let cancel = gate.cancel.register(gate.entropy.as_ref(), None);
-    // Each backend this client gets will carry its own settings, so report those.
-    if client.send(&greeting(&parameters, &who.settings, cancel.pid, &cancel.secret)).await.is_err() {
-        return;
-    }
-    metrics::gauge!("ward_pg_sessions_active").increment(1.0);
-    metrics::counter!("ward_pg_sessions_total", "account" => pool.account().to_owned()).increment(1);
-    let mode = if gate.config.pool_mode == PoolMode::Transaction { "transaction" } else { "session" };
-    audit(gate, "connect", peer, identity, pool.account(), params, json!({ "pool_mode": mode }));
+        metrics::gauge!("ward_pg_sessions_active").increment(1.0);
+        metrics::counter!("ward_pg_sessions_total", "account" => self.account.to_owned()).increment(1);
+        self.audit(EventKind::Connect { pool_mode: Some(self.pool_mode()) });
 
-    let audit_as = gate.config.audit_statements.then(|| {
-        json!({ "identity": identity.identity, "sub": identity.subject, "account": pool.account(), "client_addr": peer.to_string() })
-    });
-    let session = FramedSession {
-        gate,
-        pool,
-        who,
-        cancel: &cancel,
-        sticky: gate.config.pool_mode == PoolMode::Session,
-        audit_as,
-        expires_in: gate.config.close_on_expiry.then(|| expires_in(identity)),
-    };
-    let outcome = session.run(&mut client).await;
-    let label = outcome.as_str();
-    match outcome {
-        Outcome::Refused(error) => {
+        let end = framed.run(&mut client).await;
+        if let Some(error) = end.error() {
             let _ = send_error(&mut client, &error).await;
             if error.code == TOO_LARGE {
                 // The client is likely still writing the rest: read it away for a moment, so
@@ -174,23 +112,44 @@ async fn run_framed(gate: &Gate, client: Client<'_>, pool: &Pool, who: &SessionI
                 drain(&mut client.stream, std::time::Duration::from_secs(2)).await;
             }
         }
-        Outcome::SetupFailed | Outcome::BackendFailed => {
-            let error = PgError::fatal("08006", "the database connection failed");
-            let _ = send_error(&mut client, &error).await;
-        }
-        _ => {}
+        let (bytes_in, bytes_out) = (framed.bytes_in, framed.bytes_out);
+        drop(framed);
+        drop(cancel);
+        metrics::gauge!("ward_pg_sessions_active").decrement(1.0);
+        self.audit(EventKind::Disconnect {
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            bytes_in: Some(bytes_in),
+            bytes_out: Some(bytes_out),
+            outcome: end.as_str(),
+            pool_mode: Some(self.pool_mode()),
+        });
     }
-    drop(cancel);
-    metrics::gauge!("ward_pg_sessions_active").decrement(1.0);
-    audit(
-        gate,
-        "disconnect",
-        peer,
-        identity,
-        pool.account(),
-        params,
-        json!({ "duration_ms": started.elapsed().as_millis() as u64, "outcome": label, "pool_mode": mode }),
-    );
+
+    fn pool_mode(&self) -> &'static str {
+        match self.gate.config.pool_mode {
+            PoolMode::Session => "session",
+            PoolMode::Transaction => "transaction",
+        }
+    }
+
+    fn who(&self) -> Who<'_> {
+        Who {
+            database: Some(&self.gate.config.upstream.database),
+            application_name: self.params.get("application_name"),
+            ..Who::new(self.identity, self.account)
+        }
+    }
+
+    fn audit(&self, kind: EventKind<'_>) {
+        AuditEvent {
+            kind,
+            protocol: super::PROTOCOL,
+            gate: self.gate.config.listen,
+            client_addr: self.peer,
+            who: Some(self.who()),
+        }
+        .emit();
+    }
 }
 
 /// SQLSTATE program_limit_exceeded: a message over `max_message_size`.
@@ -204,107 +163,17 @@ async fn drain(stream: &mut ClientStream, limit: std::time::Duration) {
         tokio::time::timeout(limit, async { while matches!(stream.read(&mut scratch).await, Ok(n) if n > 0) {} }).await;
 }
 
-/// Time left until the token expires.
-fn expires_in(identity: &Identity) -> std::time::Duration {
-    let left = identity.expires_at.saturating_sub(ward_core::Clock::now(&ward_core::SystemClock)).max(0);
-    std::time::Duration::from_secs(left as u64)
-}
-
-/// Relays until the session ends, or its token expires when `close_on_expiry` asks for that.
-async fn relay_session(
-    gate: &Gate,
-    identity: &Identity,
-    client: &mut ClientStream,
-    backend: &mut BackendStream,
-    leftover: BytesMut,
-    up: &mut Direction,
-    down: &mut Direction,
-) -> relay::End {
-    let (mut client_read, mut client_write) = client.halves();
-    let (mut backend_read, mut backend_write) = backend.halves();
-    let activity = relay::Activity::default();
-    let relaying = relay::relay(
-        (&mut client_read, &mut client_write),
-        (&mut backend_read, &mut backend_write),
-        leftover,
-        up,
-        down,
-        &activity,
-    );
-    let expiry = async {
-        if !gate.config.close_on_expiry {
-            return std::future::pending().await;
-        }
-        tokio::time::sleep(expires_in(identity)).await;
-    };
-    let idle = watch_idle(&activity, gate.config.client_idle_timeout);
-    tokio::select! {
-        end = relaying => end,
-        () = expiry => relay::End::TokenExpired,
-        () = idle => relay::End::ClientIdle,
-    }
-}
-
-/// Completes when the client has been silent, with the server waiting on it, for `limit`;
-/// never when `limit` is zero.
-async fn watch_idle(activity: &relay::Activity, limit: std::time::Duration) {
-    if limit.is_zero() {
-        return std::future::pending().await;
-    }
-    loop {
-        let idle = activity.client_idle_for().unwrap_or_default();
-        if idle >= limit {
-            return;
-        }
-        tokio::time::sleep((limit - idle).max(std::time::Duration::from_millis(100))).await;
-    }
-}
-
-/// SQLSTATE 57P05, as PostgreSQL's own idle_session_timeout says it.
-pub fn idle_error() -> PgError {
-    PgError::fatal("57P05", "terminating connection due to idle-session timeout")
-}
-
-async fn send_error<S: super::conn::Stream>(client: &mut Conn<S>, error: &PgError) -> std::io::Result<()> {
+async fn send_error<S: Stream>(client: &mut Conn<S>, error: &PgError) -> std::io::Result<()> {
     let mut out = BytesMut::new();
     msg::encode_error(&mut out, error);
     client.send(&out).await
 }
 
 /// Too many clients: answered like PostgreSQL does, without reading the startup packet.
-pub async fn refuse_busy(stream: TcpStream, peer: SocketAddr) {
-    metrics::counter!("ward_pg_auth_failures_total", "reason" => "too_many_clients").increment(1);
+pub async fn refuse_busy(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
     tracing::warn!(client = %peer, "gate at max_client_connections; refusing");
-    let mut client = Conn::new(stream);
-    let _ = send_error(&mut client, &PgError::fatal("53300", "sorry, too many clients already")).await;
-}
-
-/// One JSON audit line. Never the token: identity, subject, client and account only.
-fn audit(
-    gate: &Gate,
-    event: &str,
-    peer: SocketAddr,
-    identity: &Identity,
-    account: &str,
-    params: &crate::protocol::frontend::StartupParams,
-    extra: serde_json::Value,
-) {
-    let mut line = json!({
-        "event": event,
-        "gate": gate.config.listen.to_string(),
-        "identity": identity.identity,
-        "sub": identity.subject,
-        "client_id": identity.client_id,
-        "jti": identity.jti,
-        "account": account,
-        "database": gate.config.upstream.database,
-        "application_name": params.get("application_name"),
-        "client_addr": peer.to_string(),
-    });
-    if let (Some(line), serde_json::Value::Object(extra)) = (line.as_object_mut(), extra) {
-        line.extend(extra);
-    }
-    tracing::info!(target: "ward::audit", "{line}");
+    let error = PgError::fatal("53300", "sorry, too many clients already");
+    refuse(gate, &mut Conn::new(stream), peer, Refusal::new(RefusalReason::TooManyClients, error)).await;
 }
 
 /// AuthenticationOk, the server's parameters (as `overrides` set them), the gate's own
@@ -317,18 +186,20 @@ fn greeting(parameters: &[(String, String)], overrides: &[(String, String)], pid
         msg::encode_parameter_status(&mut out, name, value);
     }
     msg::encode_backend_key(&mut out, pid, secret);
-    msg::encode_ready(&mut out, b'I');
+    msg::encode_ready(&mut out, status::IDLE);
     out
 }
 
-/// Tells the client why it is refused, and writes the audit line.
-async fn refuse(gate: &Gate, client: &mut Conn<ClientStream>, peer: SocketAddr, reason: &str, error: &PgError) {
-    let line = json!({
-        "event": "refused",
-        "gate": gate.config.listen.to_string(),
-        "client_addr": peer.to_string(),
-        "reason": reason,
-    });
-    tracing::info!(target: "ward::audit", "{line}");
-    let _ = send_error(client, error).await;
+/// Tells the client why it is refused; counts and audits the reason.
+async fn refuse<S: Stream>(gate: &Gate, client: &mut Conn<S>, peer: SocketAddr, refusal: Refusal) {
+    metrics::counter!("ward_pg_auth_failures_total", "reason" => refusal.reason.as_str()).increment(1);
+    AuditEvent {
+        kind: EventKind::refused(refusal.reason),
+        protocol: super::PROTOCOL,
+        gate: gate.config.listen,
+        client_addr: peer,
+        who: None,
+    }
+    .emit();
+    let _ = send_error(client, &refusal.error).await;
 }

@@ -13,7 +13,9 @@
 
 use aws_lc_rs::{digest, hmac};
 use serde_json::{Map, Value};
+use ward_config::gate::SecretSourceError;
 use ward_config::gate::SignedIdentityConfig;
+use ward_gate::GateError;
 use ward_token::remote::Identity;
 
 /// HMAC-SHA-256's block size.
@@ -43,13 +45,13 @@ impl SignedPayload {
 pub fn resolve_keys(
     config: &SignedIdentityConfig,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<Vec<(String, Vec<u8>)>, String> {
+) -> Result<Vec<(String, Vec<u8>)>, SecretSourceError> {
     config.keys.iter().map(|k| Ok((k.id.clone(), k.resolve(&env)?))).collect()
 }
 
 impl IdentitySigner {
-    pub fn new(config: &SignedIdentityConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let (kid, secret) = resolve_keys(config, env)?.into_iter().next().ok_or("signed_identity has no key")?;
+    pub fn new(config: &SignedIdentityConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self, GateError> {
+        let (kid, secret) = resolve_keys(config, env)?.into_iter().next().ok_or(GateError::NoIdentityKey)?;
         Ok(Self {
             kid,
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
@@ -85,7 +87,7 @@ impl IdentitySigner {
         let mut out = String::with_capacity(self.kid.len() + 66 + json.len());
         out.push_str(&self.kid);
         out.push('.');
-        out.push_str(&hex(tag.as_ref()));
+        out.push_str(&ward_core::hex::encode(tag.as_ref()));
         out.push('.');
         out.push_str(&json);
         out
@@ -101,10 +103,6 @@ fn pads(secret: &[u8]) -> ([u8; BLOCK], [u8; BLOCK]) {
         key[..secret.len()].copy_from_slice(secret);
     }
     (key.map(|b| b ^ 0x36), key.map(|b| b ^ 0x5c))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The `ward` schema: the key table and the functions policies call. Idempotent. Every
@@ -201,8 +199,8 @@ pub fn install_sql(keys: &[(String, Vec<u8>)]) -> String {
         sql.push_str(&format!(
             "INSERT INTO ward.identity_keys (kid, inner_pad, outer_pad) VALUES ('{kid}', decode('{}', 'hex'), decode('{}', 'hex'))\n    \
              ON CONFLICT (kid) DO UPDATE SET inner_pad = EXCLUDED.inner_pad, outer_pad = EXCLUDED.outer_pad, installed_at = now();\n",
-            hex(&inner),
-            hex(&outer)
+            ward_core::hex::encode(&inner),
+            ward_core::hex::encode(&outer)
         ));
     }
     let kept = keys.iter().map(|(kid, _)| format!("'{kid}'")).collect::<Vec<_>>().join(", ");

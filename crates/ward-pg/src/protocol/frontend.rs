@@ -4,6 +4,7 @@
 use bytes::{Buf, BufMut, BytesMut};
 
 use super::codec::{get_cstr, put_cstr, put_frame};
+use super::tag;
 
 pub const SSL_REQUEST: i32 = 80_877_103;
 pub const GSSENC_REQUEST: i32 = 80_877_104;
@@ -126,6 +127,79 @@ pub fn encode_sasl_response(out: &mut BytesMut, data: &[u8]) {
     put_frame(out, b'p', |b| b.extend_from_slice(data));
 }
 
+// The extended query protocol, split and built without copying names: the transaction
+// pooling loop renames prepared statements in every transaction, and must not allocate
+// to do it.
+
+/// A NUL-terminated name at the start of `bytes`, and what follows it. Borrowed.
+pub fn split_cstr(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    let end = bytes.iter().position(|b| *b == 0)?;
+    Some((std::str::from_utf8(&bytes[..end]).ok()?, &bytes[end + 1..]))
+}
+
+/// A Parse body: the statement name, and its definition (query text and parameter types).
+pub fn split_parse(body: &[u8]) -> Option<(&str, &[u8])> {
+    split_cstr(body)
+}
+
+/// The query text of a Parse definition.
+pub fn query_text(definition: &[u8]) -> &[u8] {
+    let end = definition.iter().position(|b| *b == 0).unwrap_or(definition.len());
+    &definition[..end]
+}
+
+pub fn encode_parse(out: &mut BytesMut, name: &str, definition: &[u8]) {
+    put_frame(out, tag::frontend::PARSE, |b| {
+        put_cstr(b, name);
+        b.extend_from_slice(definition);
+    });
+}
+
+/// A Bind body: portal, statement, then the rest (formats, parameters, result formats).
+pub fn split_bind(body: &[u8]) -> Option<(&str, &str, &[u8])> {
+    let (portal, rest) = split_cstr(body)?;
+    let (statement, rest) = split_cstr(rest)?;
+    Some((portal, statement, rest))
+}
+
+pub fn encode_bind(out: &mut BytesMut, portal: &str, statement: &str, rest: &[u8]) {
+    put_frame(out, tag::frontend::BIND, |b| {
+        put_cstr(b, portal);
+        put_cstr(b, statement);
+        b.extend_from_slice(rest);
+    });
+}
+
+/// A Describe or Close body: [`tag::target`] and a name.
+pub fn split_target(body: &[u8]) -> Option<(u8, &str)> {
+    let (&kind, rest) = body.split_first()?;
+    Some((kind, split_cstr(rest)?.0))
+}
+
+/// Describe or Close (`message` is the tag) of a statement or portal.
+pub fn encode_target(out: &mut BytesMut, message: u8, kind: u8, name: &str) {
+    put_frame(out, message, |b| {
+        b.put_u8(kind);
+        put_cstr(b, name);
+    });
+}
+
+/// Execute of `portal`, all rows.
+pub fn encode_execute(out: &mut BytesMut, portal: &str) {
+    put_frame(out, tag::frontend::EXECUTE, |b| {
+        put_cstr(b, portal);
+        b.put_i32(0);
+    });
+}
+
+pub fn encode_sync(out: &mut BytesMut) {
+    put_frame(out, tag::frontend::SYNC, |_| {});
+}
+
+pub fn encode_query(out: &mut BytesMut, sql: &str) {
+    put_frame(out, tag::frontend::QUERY, |b| put_cstr(b, sql));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +241,27 @@ mod tests {
         put_cstr(&mut short, "X");
         short.put_i32(10);
         assert_eq!(parse_sasl_initial(short), None);
+    }
+}
+
+#[cfg(test)]
+mod extended_tests {
+    use super::*;
+
+    #[test]
+    fn extended_messages_split_and_rebuild() {
+        let mut body = BytesMut::new();
+        put_cstr(&mut body, "portal");
+        put_cstr(&mut body, "s1");
+        body.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let (portal, statement, rest) = split_bind(&body).expect("a bind body");
+        assert_eq!((portal, statement, rest.len()), ("portal", "s1", 6));
+        let mut out = BytesMut::new();
+        encode_target(&mut out, tag::frontend::DESCRIBE, tag::target::STATEMENT, "x");
+        let frame = crate::protocol::codec::take_frame(&mut out, 100).ok().flatten().expect("a frame");
+        assert_eq!(split_target(&frame.body), Some((tag::target::STATEMENT, "x")));
+        assert_eq!(split_target(b""), None);
+        assert_eq!(split_cstr(b"\xff\0"), None, "names are UTF-8");
+        assert_eq!(query_text(b"select 1\0\0\0"), b"select 1");
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
-use ward_core::{Clock, ManualClock, SigningAlg, SystemClock};
+use ward_core::{Clock, ManualClock, SigningAlg, SystemClock, VerifyAlg};
 use ward_testkit::oidc::FakeIssuer;
 use ward_token::key::{SigningKey, generate_pkcs8};
 use ward_token::remote::{RemoteVerifier, TrustPolicy, VerifyError};
@@ -17,7 +17,7 @@ fn policy(issuer: &FakeIssuer) -> TrustPolicy {
     TrustPolicy {
         issuer: issuer.url.clone(),
         audiences: vec!["pg-gate".into()],
-        algorithms: vec![Algorithm::ES256, Algorithm::RS256, Algorithm::EdDSA],
+        algorithms: vec![VerifyAlg::ES256, VerifyAlg::RS256, VerifyAlg::EdDSA],
         jwks_uri: None,
         roles_claim: "https://gprxy.io/roles".into(),
         identity_claim: "email".into(),
@@ -172,7 +172,7 @@ async fn bad_tokens_are_refused_for_the_right_reason() {
     let rsa = key(SigningAlg::RS256);
     issuer.keys.lock().unwrap().push(rsa.public_jwk().clone());
     let narrow = RemoteVerifier::new(
-        vec![TrustPolicy { algorithms: vec![Algorithm::ES256], ..policy(&issuer) }],
+        vec![TrustPolicy { algorithms: vec![VerifyAlg::ES256], ..policy(&issuer) }],
         Arc::new(SystemClock),
     );
     let _r = narrow.start().await;
@@ -235,7 +235,7 @@ async fn wards_own_issuer_is_trusted_like_any_other() {
     let policy = TrustPolicy {
         issuer: ward.config.issuer.clone(),
         audiences: vec!["ward".into()],
-        algorithms: vec![Algorithm::ES256],
+        algorithms: vec![VerifyAlg::ES256],
         jwks_uri: None,
         roles_claim: "roles".into(),
         identity_claim: "sub".into(),

@@ -7,8 +7,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use ward_config::Config;
 use ward_core::SystemClock;
-use ward_pg::gate::threads::GateThreads;
-use ward_pg::gate::{Gate, trust_policies};
+use ward_pg::gate::GateDeps;
 use ward_server::router::RouterLimits;
 use ward_server::serve::ServeOptions;
 use ward_server::{AppState, Server, telemetry};
@@ -68,33 +67,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     // Gates verify tokens locally; the verifier's background refresh lives as long as they do.
     let mut _refresher = None;
-    if !config.gate.postgres.is_empty() {
-        let verifier =
-            RemoteVerifier::new(trust_policies(&config.trust).map_err(anyhow::Error::msg)?, Arc::new(SystemClock));
+    if !config.gate.is_empty() {
+        let clock: Arc<dyn ward_core::Clock> = Arc::new(SystemClock);
+        let verifier = RemoteVerifier::new(ward_gate::trust::policies(&config.trust), clock.clone());
         _refresher = Some(verifier.start().await);
+        let deps = GateDeps { verifier, entropy: Arc::new(OsEntropy), clock };
         let env = |var: &str| std::env::var(var).ok();
-        for gate_config in &config.gate.postgres {
-            let upstream = format!(
-                "{}:{}/{}",
-                gate_config.upstream.host, gate_config.upstream.port, gate_config.upstream.database
-            );
-            if gate_config.threads > 1 {
-                let gates = Gate::per_thread(gate_config, verifier.clone(), &config.trust, Arc::new(OsEntropy), env)
-                    .map_err(|e| anyhow::anyhow!("gate on {}: {e}", gate_config.listen))?;
-                let gates = gates.into_iter().map(Arc::new).collect();
-                let stop = stop_rx.clone();
-                let threads = GateThreads::start(gates, gate_config.listen, move || stopped(stop.clone()))
-                    .with_context(|| format!("gate cannot listen on {}", gate_config.listen))?;
-                tracing::info!(listen = %threads.local_addr(), %upstream, threads = gate_config.threads, "PostgreSQL gate ready");
-                tasks.spawn(threads.join());
-                continue;
-            }
-            let gate = Gate::new(gate_config.clone(), verifier.clone(), &config.trust, Arc::new(OsEntropy), env)
-                .map_err(|e| anyhow::anyhow!("gate on {}: {e}", gate_config.listen))?;
-            let bound =
-                Arc::new(gate).bind().await.with_context(|| format!("gate cannot listen on {}", gate_config.listen))?;
-            tracing::info!(listen = %bound.local_addr()?, %upstream, "PostgreSQL gate ready");
-            tasks.spawn(bound.run(stopped(stop_rx.clone())));
+        for gate in &config.gate.postgres {
+            let stop = stop_rx.clone();
+            let started = ward_pg::gate::start(gate, &config.trust, deps.clone(), env, move || stopped(stop.clone()))
+                .await
+                .with_context(|| format!("PostgreSQL gate on {}", gate.listen))?;
+            let upstream = format!("{}:{}/{}", gate.upstream.host, gate.upstream.port, gate.upstream.database);
+            let addr = started.running.local_addr();
+            tracing::info!(listen = %addr, %upstream, threads = gate.threads, "PostgreSQL gate ready");
+            tasks.spawn(started.running.join());
         }
     }
 

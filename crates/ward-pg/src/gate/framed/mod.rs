@@ -1,29 +1,37 @@
-//! The message-by-message loop: transaction pooling (a backend serves a client for one
-//! transaction, then goes back to the pool), and session pooling with statement audit (one
-//! backend, kept). Messages are handled whole, because some must be rewritten or answered
-//! here:
+//! The message-by-message loop every session runs, in three configurations: session
+//! pooling (one backend, kept), session pooling with statement audit (the same, with a line
+//! per statement), and transaction pooling (a backend per transaction, back to the pool at
+//! every idle ReadyForQuery). Messages are handled whole, in place, because some must be
+//! rewritten or answered here:
 //!
 //! - On assignment the backend is set up for this client's identity before any message of
-//!   the client's reaches it ([`super::assign`]): a reset when it last served another
-//!   identity, the identity statement with a Sync of its own, and its ReadyForQuery awaited.
+//!   the client's reaches it ([`assign`]): a reset when it last served another identity, the
+//!   identity statement with a Sync of its own, and its ReadyForQuery awaited.
 //! - Named prepared statements are renamed by content and prepared again on a backend that
 //!   lacks them (see [`super::statements`]); answers the client expects for work skipped
 //!   here (ParseComplete, CloseComplete) are simulated by the gate in their turn.
-//! - A queue of expected answers follows every message sent, so each server message is
-//!   forwarded, ignored, or preceded by the gate's own answers in order; after an error the
-//!   queue drops what PostgreSQL skips until Sync.
+//! - Every message sent leaves what the server owes for it in an [`expect::ExpectQueue`], so
+//!   each server message is forwarded, ignored, or preceded by the gate's own answers.
 //!
-//! - `routing` — where each client and server message goes, and the expectation queue.
-//! - `large` — messages too long to hold, relayed as they arrive.
+//! - [`expect`] — the expectation queue, sans IO.
+//! - [`assign`] — taking a backend for this client, and giving it back.
+//! - [`client_messages`] — where each client message goes.
+//! - [`server_messages`] — where each server message goes.
+//! - [`large`] — messages too long to hold, relayed as they arrive.
 
-use std::collections::VecDeque;
+pub mod assign;
+pub mod client_messages;
+pub mod expect;
+pub mod large;
+pub mod server_messages;
+
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
+use ward_gate::watch::{IdleWatch, after};
 
-use super::Gate;
-use super::assign::{self, Resets};
-use super::audit::StatementAudit;
+use self::expect::ExpectQueue;
+use super::audit::{StatementAudit, StatementTrail};
 use super::cancel::Registration;
 use super::conn::{Conn, Incoming, Stream, frame_error};
 use super::context::SessionIdentity;
@@ -31,76 +39,7 @@ use super::pool::{AcquireError, Lease, Pool};
 use super::statements::ClientStatements;
 use crate::protocol::backend::PgError;
 use crate::protocol::codec::FrameError;
-
-use self::large::stream_backend_message;
-use self::routing::{Expect, handle_backend_message, handle_client_message};
-
-mod large;
-mod routing;
-
-struct Assignment {
-    lease: Lease,
-    /// The last ReadyForQuery said idle, outside any transaction.
-    idle: bool,
-    expect: VecDeque<Expect>,
-    /// Prepared-statement bookkeeping is uncertain (the client deallocated by SQL): close
-    /// the backend instead of pooling it.
-    discard: bool,
-}
-
-pub enum Outcome {
-    ClientLeft,
-    ClientFailed,
-    BackendFailed,
-    /// A statement the gate sent for the client's sake failed.
-    SetupFailed,
-    Refused(PgError),
-}
-
-impl Outcome {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::ClientLeft => "ClientLeft",
-            Self::ClientFailed => "ClientFailed",
-            Self::BackendFailed => "BackendFailed",
-            Self::SetupFailed => "SetupFailed",
-            Self::Refused(_) => "Refused",
-        }
-    }
-}
-
-/// What one client session is, for the loop.
-pub struct FramedSession<'a> {
-    pub gate: &'a Gate,
-    pub pool: &'a Pool,
-    pub who: &'a SessionIdentity,
-    pub cancel: &'a Registration<'a>,
-    /// Keep the first backend for the whole session (session pooling with statement audit).
-    pub sticky: bool,
-    /// Who, for statement audit lines.
-    pub audit_as: Option<serde_json::Value>,
-    /// When the session's token expires, if the session must end then (`close_on_expiry`).
-    pub expires_in: Option<Duration>,
-}
-
-/// The loop's buffers, reused across transactions so that one costs no allocation.
-#[derive(Default)]
-struct Buffers {
-    statements: ClientStatements,
-    audit: Option<StatementAudit>,
-    lines: Vec<serde_json::Value>,
-    to_backend: BytesMut,
-    to_client: BytesMut,
-    spare_expect: VecDeque<Expect>,
-}
-
-enum Step {
-    Continue,
-    Release,
-    /// A statement the gate sent for the client's sake failed.
-    Abort,
-    End(Outcome),
-}
+use crate::protocol::tag::frontend as client_tag;
 
 /// Messages longer than this, header included, are relayed as they arrive instead of being
 /// held whole.
@@ -108,220 +47,243 @@ pub const STREAM_ABOVE: usize = 256 * 1024;
 /// PostgreSQL's own bound on a message, for what the server sends.
 const SERVER_MAX: usize = 1 << 30;
 
-/// A client message over `max_message_size`, or one that is not the protocol.
-fn client_read_failure(e: &std::io::Error) -> Outcome {
-    match frame_error(e) {
-        Some(FrameError::TooLarge { limit, .. }) => Outcome::Refused(PgError::fatal(
-            "54000", // program_limit_exceeded
-            format!("message too large: this gate accepts messages of up to {limit} bytes"),
-        )),
-        Some(FrameError::BadLength(_)) => Outcome::Refused(PgError::fatal("08P01", "invalid message length")),
-        None => Outcome::ClientLeft,
+/// How the backend is shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// One backend for the whole session, taken before the client is greeted.
+    Session,
+    /// A backend per transaction.
+    Transaction,
+}
+
+/// The loop's configuration, from the gate's.
+pub struct LoopSettings {
+    pub sharing: Sharing,
+    /// Largest message a client may send.
+    pub max_message: usize,
+    /// Run on a backend that served this identity and may have changed session state.
+    pub same_identity_reset: String,
+    /// How long a backend gets to answer its reset and identity statement.
+    pub reset_timeout: Duration,
+    pub client_idle_timeout: Duration,
+    /// When the session must end because its token expires (`close_on_expiry`).
+    pub expires_in: Option<Duration>,
+}
+
+/// How a session ended: the audit outcome, and what the client is told.
+#[derive(Debug)]
+pub enum SessionEnd {
+    /// Terminate, or the connection closed between messages.
+    ClientLeft,
+    /// Writing to the client failed.
+    ClientFailed,
+    /// The backend closed, failed, or spoke something that is not the protocol.
+    BackendFailed,
+    /// A statement the gate sent for the client's sake failed.
+    SetupFailed,
+    /// The token expired (`close_on_expiry`).
+    TokenExpired,
+    /// The client kept the server waiting longer than `client_idle_timeout`.
+    ClientIdle,
+    /// A message over `max_message_size` (or one whose length is not the protocol's).
+    BadMessage(PgError),
+    /// No backend could be had.
+    NoBackend(AcquireError),
+}
+
+impl SessionEnd {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::ClientLeft => "ClientLeft",
+            Self::ClientFailed => "ClientFailed",
+            Self::BackendFailed => "BackendFailed",
+            Self::SetupFailed => "SetupFailed",
+            Self::TokenExpired => "TokenExpired",
+            Self::ClientIdle => "ClientIdle",
+            Self::BadMessage(_) => "BadMessage",
+            Self::NoBackend(_) => "NoBackend",
+        }
+    }
+
+    /// What the client is told before the connection closes, if anything.
+    pub fn error(&self) -> Option<PgError> {
+        match self {
+            Self::ClientLeft | Self::ClientFailed => None,
+            Self::BackendFailed | Self::SetupFailed => Some(PgError::fatal("08006", "the database connection failed")),
+            Self::TokenExpired => Some(PgError::fatal("28000", "the access token of this session has expired")),
+            // SQLSTATE 57P05, as PostgreSQL's own idle_session_timeout says it.
+            Self::ClientIdle => Some(PgError::fatal("57P05", "terminating connection due to idle-session timeout")),
+            Self::BadMessage(error) => Some(error.clone()),
+            Self::NoBackend(e) => Some(e.client_error()),
+        }
     }
 }
 
-/// Completes when `limit` has passed; never for `None`.
-async fn after(limit: Option<Duration>) {
-    match limit {
-        Some(limit) => tokio::time::sleep(limit).await,
+/// A backend serving this client, and what it owes.
+pub struct Assignment {
+    pub lease: Lease,
+    /// The last ReadyForQuery said idle, outside any transaction.
+    pub idle: bool,
+    pub expect: ExpectQueue,
+    /// Prepared-statement bookkeeping is uncertain (the client deallocated by SQL): close
+    /// the backend instead of pooling it.
+    pub discard: bool,
+}
+
+impl Assignment {
+    /// Nothing owed either way, outside a transaction: the client is the one to speak.
+    pub fn settled(&self) -> bool {
+        self.idle && self.expect.is_empty()
+    }
+}
+
+/// What a batch of server messages leads to.
+#[derive(Debug)]
+pub enum Step {
+    Continue,
+    /// The backend is settled: a transaction-pooled one goes back to the pool.
+    Settled,
+    End(SessionEnd),
+}
+
+/// One session's loop: its backend, if it holds one, and buffers reused across transactions
+/// so that one costs no allocation.
+pub struct FramedLoop<'a> {
+    settings: &'a LoopSettings,
+    pool: &'a Pool,
+    who: &'a SessionIdentity,
+    cancel: &'a Registration<'a>,
+    assigned: Option<Assignment>,
+    /// An emptied queue kept from the last assignment.
+    spare: ExpectQueue,
+    statements: ClientStatements,
+    audit: Option<(StatementAudit, StatementTrail<'a>)>,
+    to_backend: BytesMut,
+    to_client: BytesMut,
+    idle: IdleWatch,
+    /// Bytes of the client's messages.
+    pub bytes_in: u64,
+    /// Bytes sent to the client.
+    pub bytes_out: u64,
+}
+
+impl<'a> FramedLoop<'a> {
+    pub fn new(
+        settings: &'a LoopSettings,
+        pool: &'a Pool,
+        who: &'a SessionIdentity,
+        cancel: &'a Registration<'a>,
+        audit: Option<StatementTrail<'a>>,
+    ) -> Self {
+        Self {
+            settings,
+            pool,
+            who,
+            cancel,
+            assigned: None,
+            spare: ExpectQueue::default(),
+            statements: ClientStatements::default(),
+            audit: audit.map(|trail| (StatementAudit::default(), trail)),
+            to_backend: BytesMut::new(),
+            to_client: BytesMut::new(),
+            idle: IdleWatch::new(settings.client_idle_timeout),
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+
+    /// The parameters to greet the client with: its backend's under session sharing (taken
+    /// now, so a client that cannot have one is refused before it is greeted), else the
+    /// pool's.
+    pub async fn prepare(&mut self) -> Result<Vec<(String, String)>, AcquireError> {
+        match self.settings.sharing {
+            Sharing::Session => {
+                self.take_backend().await?;
+                Ok(self.assigned.as_ref().map(|a| a.lease.backend.parameters.clone()).unwrap_or_default())
+            }
+            Sharing::Transaction => self.pool.startup_parameters().await,
+        }
+    }
+
+    /// Serves the client until the session ends, then gives the backend back as its state
+    /// allows.
+    pub async fn run<S: Stream>(&mut self, client: &mut Conn<S>) -> SessionEnd {
+        let end = self.serve(client).await;
+        self.finish(&end).await;
+        end
+    }
+
+    async fn serve<S: Stream>(&mut self, client: &mut Conn<S>) -> SessionEnd {
+        let expiry = after(self.settings.expires_in);
+        tokio::pin!(expiry);
+        loop {
+            self.idle.touch(self.assigned.as_ref().is_none_or(Assignment::settled));
+            let max_message = self.settings.max_message;
+            let step = tokio::select! {
+                () = self.idle.expired() => return SessionEnd::ClientIdle,
+                () = &mut expiry => return SessionEnd::TokenExpired,
+                read = client.next_message(max_message, STREAM_ABOVE) => match read {
+                    Ok(incoming) => self.on_client_input(incoming, client).await,
+                    Err(e) => return client_read_failure(&e),
+                },
+                read = next_server_message(&mut self.assigned) => match read {
+                    Ok(incoming) => self.on_server_input(incoming, client).await,
+                    Err(_) => return SessionEnd::BackendFailed,
+                },
+            };
+            match step {
+                Step::Continue => {}
+                Step::Settled => {
+                    if self.settings.sharing == Sharing::Transaction {
+                        self.put_back();
+                    }
+                }
+                Step::End(end) => return end,
+            }
+            if let Err(end) = self.flush(client).await {
+                return end;
+            }
+        }
+    }
+
+    /// Sends what the client is owed, in one write.
+    async fn flush<S: Stream>(&mut self, client: &mut Conn<S>) -> Result<(), SessionEnd> {
+        if self.to_client.is_empty() {
+            return Ok(());
+        }
+        client.send(&self.to_client).await.map_err(|_| SessionEnd::ClientFailed)?;
+        self.bytes_out += self.to_client.len() as u64;
+        clear_keeping_small(&mut self.to_client);
+        Ok(())
+    }
+}
+
+/// The next message from the backend, once there is one; never while there is none.
+async fn next_server_message(assigned: &mut Option<Assignment>) -> std::io::Result<Incoming> {
+    match assigned {
+        Some(a) => a.lease.backend.conn.next_message(SERVER_MAX, STREAM_ABOVE).await,
         None => std::future::pending().await,
     }
 }
 
-fn expired() -> PgError {
-    PgError::fatal("28000", "the access token of this session has expired")
-}
-
-impl FramedSession<'_> {
-    pub async fn run<S: Stream>(&self, client: &mut Conn<S>) -> Outcome {
-        let mut assigned: Option<Assignment> = None;
-        let outcome = self.relay(client, &mut assigned).await;
-        // A session-pooled backend goes back only from a clean stop, and is reset first. A
-        // transaction-pooled one still assigned is mid-transaction: closed.
-        if let Some(a) = assigned.take() {
-            let clean = matches!(outcome, Outcome::ClientLeft) && a.idle && a.expect.is_empty();
-            self.cancel.retarget(None);
-            if self.sticky && !a.discard {
-                self.pool.release(a.lease, clean).await;
-            }
-        }
-        outcome
-    }
-
-    fn max_message(&self) -> usize {
-        self.gate.config.max_message_size
-    }
-
-    async fn relay<S: Stream>(&self, client: &mut Conn<S>, assigned: &mut Option<Assignment>) -> Outcome {
-        let mut bufs =
-            Buffers { audit: self.audit_as.as_ref().map(|_| StatementAudit::default()), ..Buffers::default() };
-        let expiry = after(self.expires_in);
-        tokio::pin!(expiry);
-        let idle_limit = Some(self.gate.config.client_idle_timeout).filter(|l| !l.is_zero());
-        loop {
-            let Some(a) = assigned.as_mut() else {
-                let first = tokio::select! {
-                    () = after(idle_limit) => return Outcome::Refused(super::session::idle_error()),
-                    () = &mut expiry => return Outcome::Refused(expired()),
-                    read = client.next_message(self.max_message(), STREAM_ABOVE) => match read {
-                        Ok(Incoming::Whole(_)) if client.buf[0] == b'X' => return Outcome::ClientLeft,
-                        Ok(incoming) => incoming,
-                        Err(e) => return client_read_failure(&e),
-                    },
-                };
-                let mut a = match self.assign(std::mem::take(&mut bufs.spare_expect)).await {
-                    Ok(a) => a,
-                    Err(e) => return Outcome::Refused(e.refusal().0),
-                };
-                let outcome = self.client_input(first, client, &mut a, &mut bufs).await;
-                *assigned = Some(a);
-                if let Some(outcome) = outcome {
-                    return outcome;
-                }
-                if let Some(outcome) = flush(client, &mut bufs.to_client).await {
-                    return outcome;
-                }
-                continue;
-            };
-
-            // Waiting on the client outside a transaction (session pooling keeps its backend).
-            let waiting_on_client = a.idle && a.expect.is_empty();
-            tokio::select! {
-                () = after(idle_limit.filter(|_| waiting_on_client)) => {
-                    return Outcome::Refused(super::session::idle_error())
-                }
-                () = &mut expiry => return Outcome::Refused(expired()),
-                read = client.next_message(self.max_message(), STREAM_ABOVE) => {
-                    let incoming = match read {
-                        Ok(incoming) => incoming,
-                        Err(e) => return client_read_failure(&e),
-                    };
-                    if let Some(outcome) = self.client_input(incoming, client, a, &mut bufs).await {
-                        return outcome;
-                    }
-                }
-                read = a.lease.backend.conn.next_message(SERVER_MAX, STREAM_ABOVE) => {
-                    let step = match read {
-                        Ok(Incoming::Whole(len)) => backend_messages(len, a, &mut bufs),
-                        Ok(Incoming::Large(total)) => stream_backend_message(total, client, a, &mut bufs).await,
-                        Err(_) => return Outcome::BackendFailed,
-                    };
-                    match step {
-                        Step::Continue => {}
-                        Step::Release => {
-                            if !self.sticky && let Some(a) = assigned.take() {
-                                bufs.spare_expect = self.release(a);
-                            }
-                        }
-                        Step::Abort => return Outcome::SetupFailed,
-                        Step::End(outcome) => return outcome,
-                    }
-                    self.write_audit(&mut bufs.lines);
-                }
-            }
-            if let Some(outcome) = flush(client, &mut bufs.to_client).await {
-                return outcome;
-            }
-        }
-    }
-
-    /// Handles what the client sent: whole messages in place, a large one as it arrives.
-    async fn client_input<S: Stream>(
-        &self,
-        incoming: Incoming,
-        client: &mut Conn<S>,
-        a: &mut Assignment,
-        bufs: &mut Buffers,
-    ) -> Option<Outcome> {
-        match incoming {
-            Incoming::Whole(len) => self.pass_on(len, client, a, bufs).await,
-            Incoming::Large(total) => self.stream_client_message(total, client, a, bufs).await,
-        }
-    }
-
-    /// Handles the first buffered message (`first` bytes long) and every complete one
-    /// behind it, in place, then sends the result to the backend in one write. `Some` ends
-    /// the session.
-    async fn pass_on<S: Stream>(
-        &self,
-        first: usize,
-        client: &mut Conn<S>,
-        a: &mut Assignment,
-        bufs: &mut Buffers,
-    ) -> Option<Outcome> {
-        let mut buf = std::mem::take(&mut client.buf);
-        let mut next = Some(first);
-        while let Some(len) = next.take().or_else(|| complete_len(&buf, self.max_message())) {
-            let message = &buf[..len];
-            if message[0] == b'X' {
-                return Some(Outcome::ClientLeft);
-            }
-            if let Some(audit) = bufs.audit.as_mut() {
-                audit.client(message[0], &message[5..]);
-            }
-            handle_client_message(message, a, &mut bufs.statements, &mut bufs.to_backend, &mut bufs.to_client);
-            buf.advance(len);
-        }
-        client.buf = buf;
-        client.shrink();
-        self.send_to_backend(a, bufs).await
-    }
-
-    async fn send_to_backend(&self, a: &mut Assignment, bufs: &mut Buffers) -> Option<Outcome> {
-        if bufs.to_backend.is_empty() {
-            return None;
-        }
-        let sent = a.lease.backend.conn.send(&bufs.to_backend).await;
-        bufs.to_backend.clear();
-        if bufs.to_backend.capacity() > 64 * 1024 {
-            bufs.to_backend = BytesMut::new();
-        }
-        sent.is_err().then_some(Outcome::BackendFailed)
-    }
-
-    fn write_audit(&self, lines: &mut Vec<serde_json::Value>) {
-        let Some(who) = &self.audit_as else { return };
-        for mut line in lines.drain(..) {
-            if let (Some(line), Some(who)) = (line.as_object_mut(), who.as_object()) {
-                line.extend(who.clone());
-            }
-            tracing::info!(target: "ward::audit", "{line}");
-        }
-    }
-
-    /// A backend set up for this client, with an empty expectation queue.
-    async fn assign(&self, mut expect: VecDeque<Expect>) -> Result<Assignment, AcquireError> {
-        let config = &self.gate.config;
-        let resets = Resets { same_identity: &config.transaction_reset_query, deadline: config.reset_timeout };
-        let lease = assign::assign(self.pool, self.who, &resets).await?;
-        expect.clear();
-        self.cancel.retarget(lease.backend.key);
-        Ok(Assignment { lease, idle: true, expect, discard: false })
-    }
-
-    /// Returns the backend to the pool, and the emptied expectation queue for reuse.
-    fn release(&self, a: Assignment) -> VecDeque<Expect> {
-        self.cancel.retarget(None);
-        let Assignment { lease, discard, expect, .. } = a;
-        if !discard {
-            self.pool.put_back(lease);
-        }
-        expect
+/// Empties `buf`, dropping its allocation if one large message grew it past 64 KiB.
+fn clear_keeping_small(buf: &mut BytesMut) {
+    buf.clear();
+    if buf.capacity() > 64 * 1024 {
+        *buf = BytesMut::new();
     }
 }
 
-async fn flush<S: Stream>(client: &mut Conn<S>, to_client: &mut BytesMut) -> Option<Outcome> {
-    if to_client.is_empty() {
-        return None;
+/// A client message over `max_message_size`, or one that is not the protocol.
+fn client_read_failure(e: &std::io::Error) -> SessionEnd {
+    match frame_error(e) {
+        Some(FrameError::TooLarge { limit, .. }) => SessionEnd::BadMessage(PgError::fatal(
+            "54000", // program_limit_exceeded
+            format!("message too large: this gate accepts messages of up to {limit} bytes"),
+        )),
+        Some(FrameError::BadLength(_)) => SessionEnd::BadMessage(PgError::fatal("08P01", "invalid message length")),
+        None => SessionEnd::ClientLeft,
     }
-    if client.send(to_client).await.is_err() {
-        return Some(Outcome::ClientFailed);
-    }
-    to_client.clear();
-    if to_client.capacity() > 64 * 1024 {
-        *to_client = BytesMut::new();
-    }
-    None
 }
 
 /// The length of the next message if all of it is buffered and it is not one to relay as it
@@ -335,22 +297,7 @@ fn complete_len(buf: &[u8], limit: usize) -> Option<usize> {
     (4..=limit).contains(&len).then_some(len + 1).filter(|total| *total <= STREAM_ABOVE && *total <= buf.len())
 }
 
-/// Every whole server message already read, handled in place and copied out as it came if
-/// the client is to see it.
-fn backend_messages(first: usize, a: &mut Assignment, bufs: &mut Buffers) -> Step {
-    let mut buf = std::mem::take(&mut a.lease.backend.conn.buf);
-    let mut step = Step::Continue;
-    let mut next = Some(first);
-    while let Some(len) = next.take().or_else(|| complete_len(&buf, SERVER_MAX)) {
-        let this = handle_backend_message(&buf[..len], a, bufs);
-        buf.advance(len);
-        match this {
-            Step::Continue => {}
-            Step::Release => step = Step::Release,
-            other => return other,
-        }
-    }
-    a.lease.backend.conn.buf = buf;
-    a.lease.backend.conn.shrink();
-    step
+/// Whether a whole buffered message is the client's Terminate.
+fn is_terminate(message: &[u8]) -> bool {
+    message.first() == Some(&client_tag::TERMINATE)
 }

@@ -3,19 +3,21 @@
 //! `idle_timeout` are closed instead of reused. Two ways back: a session-pooled connection is
 //! released (Sync, then `reset_query`, within `reset_timeout`, kept only if that leaves it
 //! idle); a transaction-pooled one is put back between transactions as it is, and
-//! [`super::assign`] resets it before another identity gets it. [`slots`] decides who gets
+//! [`super::framed::assign`] resets it before another identity gets it. [`slots`] decides who gets
 //! what.
 
 mod slots;
 
 use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
+use ward_core::sync::lock;
 
 use self::slots::{Claim, Grant, Slot, Slots};
-use super::assign::Reset;
 use super::backend::{self, Backend, BackendError, Upstream};
 use super::context::IdentityDigest;
-use crate::protocol::codec::{put_cstr, put_frame};
+use super::framed::assign::{Reset, resets_everything};
+use crate::protocol::frontend::{encode_query, encode_sync};
 
 pub use self::slots::HEALTH_CHECK_AFTER;
 
@@ -45,16 +47,21 @@ pub enum AcquireError {
 }
 
 impl AcquireError {
-    /// What the client is told (SQLSTATE, message) and the reason recorded for it. The
-    /// backend's own error stays in the log.
-    pub fn refusal(&self) -> (crate::protocol::backend::PgError, &'static str) {
+    /// What the client is told. The backend's own error stays in the log.
+    pub fn client_error(&self) -> crate::protocol::backend::PgError {
         use crate::protocol::backend::PgError;
         match self {
-            Self::QueueTimeout => (
-                PgError::fatal("53300", "too many connections for this service account; try again later"),
-                "queue_timeout",
-            ),
-            Self::Backend(_) => (PgError::fatal("08006", "the database is not available"), "backend"),
+            Self::QueueTimeout => {
+                PgError::fatal("53300", "too many connections for this service account; try again later")
+            }
+            Self::Backend(_) => PgError::fatal("08006", "the database is not available"),
+        }
+    }
+
+    pub fn reason(&self) -> ward_gate::RefusalReason {
+        match self {
+            Self::QueueTimeout => ward_gate::RefusalReason::QueueTimeout,
+            Self::Backend(_) => ward_gate::RefusalReason::Backend,
         }
     }
 }
@@ -178,12 +185,12 @@ impl Pool {
             return;
         }
         let mut batch = bytes::BytesMut::new();
-        put_frame(&mut batch, b'S', |_| {});
-        put_frame(&mut batch, b'Q', |b| put_cstr(b, &self.reset_query));
+        encode_sync(&mut batch);
+        encode_query(&mut batch, &self.reset_query);
         // Errors before the Sync's ReadyForQuery were the client's.
         match backend.exchange(&batch, 2, 1, self.reset_timeout).await {
             Ok(()) => {
-                if super::assign::resets_everything(&self.reset_query) {
+                if resets_everything(&self.reset_query) {
                     backend.holds = None;
                     backend.prepared.clear();
                 } else {
@@ -208,14 +215,12 @@ impl Pool {
 
     /// The server's ParameterStatus values, for a client that is not bound to a backend.
     pub async fn startup_parameters(&self) -> Result<Vec<(String, String)>, AcquireError> {
-        if let Some(cached) = self.parameters.lock().ok().and_then(|p| p.clone()) {
+        if let Some(cached) = lock(&self.parameters).clone() {
             return Ok(cached);
         }
         let lease = self.acquire().await?;
         let parameters = lease.backend.parameters.clone();
-        if let Ok(mut slot) = self.parameters.lock() {
-            *slot = Some(parameters.clone());
-        }
+        *lock(&self.parameters) = Some(parameters.clone());
         self.put_back(lease);
         Ok(parameters)
     }

@@ -13,7 +13,7 @@
 //!   identity's idle connection.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -136,7 +136,7 @@ impl Slots {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while the lock is held; were it poisoned, the state is still whole.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        ward_core::sync::lock(&self.state)
     }
 
     fn new_slot(self: &Arc<Self>, state: &mut State, identity: Option<IdentityDigest>) -> Slot {

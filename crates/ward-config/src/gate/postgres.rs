@@ -1,4 +1,4 @@
-//! Gates and the issuers they trust.
+//! `[[gate.postgres]]`: the PostgreSQL gate.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -7,75 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::{GateSection, RoleRule, ServerTlsConfig, SharedGateFields, UpstreamTls};
 use crate::secret::Secret;
-
-/// An issuer whose access tokens gates accept: Ward's own or any OIDC issuer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrustConfig {
-    /// Exactly as the tokens' `iss` says it.
-    pub issuer: String,
-    /// Tokens must carry one of these in `aud`.
-    #[serde(default = "default_audiences")]
-    pub audiences: Vec<String>,
-    /// Asymmetric JWS algorithms accepted from this issuer.
-    #[serde(default = "default_algorithms")]
-    pub algorithms: Vec<String>,
-    /// Where the keys are; found by OIDC discovery when absent.
-    #[serde(default)]
-    pub jwks_uri: Option<String>,
-    /// Claim with the caller's roles: a name (`roles`, `https://gprxy.io/roles`) or a dotted path.
-    #[serde(default = "default_roles_claim")]
-    pub roles_claim: String,
-    /// Claim naming the caller; PostgreSQL clients' `user` must equal it (see `match_user`).
-    #[serde(default = "default_identity_claim")]
-    pub identity_claim: String,
-    #[serde(default)]
-    pub required_scopes: Vec<String>,
-    /// Clock skew allowed on `exp` and `nbf`.
-    #[serde(default = "default_leeway", with = "humantime_serde")]
-    pub leeway: Duration,
-    /// The JOSE `typ` header values accepted (RFC 9068 access tokens say `at+jwt`; some
-    /// issuers send `JWT`). Compared case-insensitively, with or without `application/`.
-    #[serde(default = "default_token_types")]
-    pub token_types: Vec<String>,
-    /// Tokens whose `exp` lies further ahead than this (from now, or from `iat`) are refused.
-    #[serde(default = "default_max_token_lifetime", with = "humantime_serde")]
-    pub max_token_lifetime: Duration,
-    /// Accept an issuer (and its keys) over plain http on a host other than loopback.
-    #[serde(default)]
-    pub allow_insecure_http: bool,
-}
-
-fn default_audiences() -> Vec<String> {
-    vec!["ward".into()]
-}
-fn default_algorithms() -> Vec<String> {
-    ["ES256", "EdDSA", "RS256", "PS256"].map(String::from).to_vec()
-}
-fn default_roles_claim() -> String {
-    "roles".into()
-}
-fn default_identity_claim() -> String {
-    "sub".into()
-}
-fn default_leeway() -> Duration {
-    Duration::from_secs(30)
-}
-/// The default `token_types`.
-pub fn default_token_types() -> Vec<String> {
-    vec!["at+jwt".into()]
-}
-/// The default `max_token_lifetime`: one day.
-pub fn default_max_token_lifetime() -> Duration {
-    Duration::from_secs(24 * 3600)
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GateConfig {
-    pub postgres: Vec<PostgresGateConfig>,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,20 +28,6 @@ pub enum PoolMode {
     Session,
     /// A backend connection per transaction; named prepared statements follow the client.
     Transaction,
-}
-
-/// TLS toward PostgreSQL, with libpq's `sslmode` meanings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UpstreamTls {
-    Disable,
-    /// TLS if the server offers it, else plain.
-    #[default]
-    Prefer,
-    /// TLS or nothing; the certificate is not checked (encryption against passive listeners).
-    Require,
-    /// TLS, with the certificate chain checked against `ca_file` and the host name matched.
-    VerifyFull,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,16 +58,6 @@ fn default_pg_port() -> u16 {
     5432
 }
 
-/// The gate's own certificate, for clients that ask for TLS (every libpq client by default).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerTlsConfig {
-    /// PEM: the certificate chain, leaf first.
-    pub cert_file: PathBuf,
-    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_file: PathBuf,
-}
-
 /// A backend service account (a PostgreSQL role the gate logs in as).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -156,14 +65,6 @@ pub struct AccountConfig {
     pub password: Option<Secret>,
     /// Read the password from this environment variable instead.
     pub password_env: Option<String>,
-}
-
-/// One mapping rule: a token role to a service account. `role = "*"` matches any token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleRule {
-    pub role: String,
-    pub account: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -276,17 +177,28 @@ pub struct IdentityKeyConfig {
 
 impl IdentityKeyConfig {
     /// The key's bytes from config or its environment variable.
-    pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<Vec<u8>, String> {
+    pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<Vec<u8>, SecretSourceError> {
         let secret = match (&self.secret, &self.secret_env) {
             (Some(s), None) => s.expose().to_owned(),
-            (None, Some(var)) => env(var).ok_or_else(|| format!("environment variable {var} is not set"))?,
-            _ => return Err(format!("identity key {}: set secret or secret_env, exactly one", self.id)),
+            (None, Some(var)) => env(var).ok_or_else(|| SecretSourceError::Unset(var.clone()))?,
+            _ => return Err(SecretSourceError::NotExactlyOne { what: format!("identity key {}", self.id) }),
         };
         if secret.len() < 32 {
-            return Err(format!("identity key {}: the secret must be at least 32 bytes", self.id));
+            return Err(SecretSourceError::TooShort { what: format!("identity key {}", self.id), min: 32 });
         }
         Ok(secret.into_bytes())
     }
+}
+
+/// Why a secret named in the configuration cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretSourceError {
+    #[error("environment variable {0} is not set")]
+    Unset(String),
+    #[error("{what}: set the secret or its _env variable, exactly one")]
+    NotExactlyOne { what: String },
+    #[error("{what}: the secret must be at least {min} bytes")]
+    TooShort { what: String, min: usize },
 }
 
 fn default_reset_timeout() -> Duration {
@@ -350,12 +262,33 @@ pub fn default_context() -> BTreeMap<String, String> {
 
 impl AccountConfig {
     /// The password from config or its environment variable; `None` for trust authentication.
-    pub fn resolve_password(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<String>, String> {
+    pub fn resolve_password(
+        &self,
+        account: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<String>, SecretSourceError> {
         match (&self.password, &self.password_env) {
             (Some(p), None) => Ok(Some(p.expose().to_owned())),
-            (None, Some(var)) => env(var).map(Some).ok_or_else(|| format!("environment variable {var} is not set")),
+            (None, Some(var)) => env(var).map(Some).ok_or_else(|| SecretSourceError::Unset(var.clone())),
             (None, None) => Ok(None),
-            (Some(_), Some(_)) => Err("set password or password_env, not both".into()),
+            (Some(_), Some(_)) => Err(SecretSourceError::NotExactlyOne { what: format!("account {account}") }),
+        }
+    }
+}
+
+impl GateSection for PostgresGateConfig {
+    const KIND: &'static str = "gate.postgres";
+
+    fn shared(&self) -> SharedGateFields<'_> {
+        SharedGateFields {
+            listen: self.listen,
+            tls: self.tls.as_ref(),
+            max_client_connections: self.max_client_connections,
+            threads: self.threads,
+            auth_timeout: self.auth_timeout,
+            client_idle_timeout: self.client_idle_timeout,
+            close_on_expiry: self.close_on_expiry,
+            roles: &self.roles,
         }
     }
 }

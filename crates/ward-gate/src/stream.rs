@@ -1,5 +1,5 @@
 //! A socket that may have been upgraded to TLS: toward clients (the gate is the TLS server)
-//! and toward PostgreSQL (the gate is the TLS client) — or, toward a PostgreSQL on the same
+//! and toward upstream servers (the gate is the TLS client) — or, toward a server on the same
 //! host, a Unix socket.
 
 use std::io;
@@ -8,11 +8,12 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::TlsAcceptor;
 
 pub enum MaybeTls<T> {
     Plain(TcpStream),
     Tls(Box<T>),
-    /// PostgreSQL's own socket: no network stack between gate and database.
+    /// The upstream's own socket: no network stack between gate and server.
     Unix(UnixStream),
     /// Only while a TLS handshake owns the socket.
     Upgrading,
@@ -87,5 +88,40 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
             Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Self::Upgrading => Poll::Ready(Err(gone())),
         }
+    }
+}
+
+/// A client connection, in the clear or under TLS (the gate is the TLS server).
+pub type ClientStream = MaybeTls<tokio_rustls::server::TlsStream<TcpStream>>;
+
+impl ClientStream {
+    /// Runs the TLS handshake on a plain stream.
+    pub async fn upgrade(&mut self, acceptor: &TlsAcceptor) -> io::Result<()> {
+        let Self::Plain(tcp) = std::mem::replace(self, Self::Upgrading) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "TLS requested twice"));
+        };
+        let tls = acceptor.accept(tcp).await?;
+        *self = Self::Tls(Box::new(tls));
+        Ok(())
+    }
+}
+
+/// A connection to an upstream server, in the clear or under TLS (the gate is the client).
+pub type UpstreamStream = MaybeTls<tokio_rustls::client::TlsStream<TcpStream>>;
+
+impl UpstreamStream {
+    /// A cheap health check for an idle connection to a server that sends nothing unasked
+    /// (PostgreSQL to an idle session, Redis outside pub/sub): any readable byte — a FATAL
+    /// before shutdown, or the end of the stream after a restart — means the connection is
+    /// unusable. Never blocks.
+    pub fn idle_and_open(&self) -> bool {
+        let mut probe = [0u8; 1];
+        let read = match self {
+            Self::Plain(tcp) => tcp.try_read(&mut probe),
+            Self::Tls(tls) => tls.get_ref().0.try_read(&mut probe),
+            Self::Unix(unix) => unix.try_read(&mut probe),
+            Self::Upgrading => return false,
+        };
+        matches!(read, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 }

@@ -1,8 +1,8 @@
 //! A gate on threads of its own (`threads = N > 1`). Each thread runs a single-threaded
 //! runtime with its own listener on the gate's port — the kernel spreads new clients across
-//! them (SO_REUSEPORT) — and its own share of every pool, so a transaction never waits on
-//! another thread: no cross-thread wake-ups, no locks or cache lines bouncing between cores.
-//! Cancel keys and the client limit are shared, since a CancelRequest may reach any thread.
+//! them (SO_REUSEPORT) — and its own service (with its share of every pool), so a client's
+//! work never waits on another thread: no cross-thread wake-ups, no locks or cache lines
+//! bouncing between cores. The client limit is shared.
 
 use std::future::Future;
 use std::io;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpSocket};
 
-use super::{BoundGate, Gate};
+use crate::listener::{ClientPermits, Service, accept_loop};
 
 /// The running threads of one gate.
 pub struct GateThreads {
@@ -20,27 +20,34 @@ pub struct GateThreads {
 }
 
 impl GateThreads {
-    /// Binds one listener per gate on `listen` (all on the port the first one got, when
-    /// `listen` asks for port 0), then starts a thread per gate. Each accepts until `stop`
+    /// Binds one listener per service on `listen` (all on the port the first one got, when
+    /// `listen` asks for port 0), then starts a thread per service. Each accepts until `stop`
     /// completes; sessions it holds then end with its runtime.
-    pub fn start<F, S>(gates: Vec<Arc<Gate>>, listen: SocketAddr, stop: F) -> io::Result<Self>
+    pub fn start<S, F, Fut>(
+        services: Vec<Arc<S>>,
+        listen: SocketAddr,
+        permits: ClientPermits,
+        stop: F,
+    ) -> io::Result<Self>
     where
-        F: Fn() -> S,
-        S: Future<Output = ()> + Send + 'static,
+        S: Service,
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
     {
         let mut addr = listen;
-        let mut listeners = Vec::with_capacity(gates.len());
-        for _ in &gates {
+        let mut listeners = Vec::with_capacity(services.len());
+        for _ in &services {
             let listener = bind_shared(addr)?;
             addr = listener.local_addr()?;
             listeners.push(listener);
         }
-        let mut handles = Vec::with_capacity(gates.len());
-        for (index, (gate, listener)) in gates.into_iter().zip(listeners).enumerate() {
+        let mut handles = Vec::with_capacity(services.len());
+        for (index, (service, listener)) in services.into_iter().zip(listeners).enumerate() {
             let stop = stop();
+            let permits = permits.clone();
             let handle = std::thread::Builder::new()
-                .name(format!("ward-pg-{}-{index}", addr.port()))
-                .spawn(move || serve_on_this_thread(gate, listener, stop))?;
+                .name(format!("ward-gate-{}-{index}", addr.port()))
+                .spawn(move || serve_on_this_thread(service, listener, permits, stop))?;
             handles.push(handle);
         }
         Ok(Self { addr, handles })
@@ -75,7 +82,12 @@ fn bind_shared(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(std)
 }
 
-fn serve_on_this_thread(gate: Arc<Gate>, listener: std::net::TcpListener, stop: impl Future<Output = ()> + Send) {
+fn serve_on_this_thread<S: Service>(
+    service: Arc<S>,
+    listener: std::net::TcpListener,
+    permits: ClientPermits,
+    stop: impl Future<Output = ()> + Send,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -85,7 +97,7 @@ fn serve_on_this_thread(gate: Arc<Gate>, listener: std::net::TcpListener, stop: 
     };
     runtime.block_on(async move {
         match TcpListener::from_std(listener) {
-            Ok(listener) => BoundGate { listener, gate }.run(stop).await,
+            Ok(listener) => accept_loop(listener, service, permits, stop).await,
             Err(e) => tracing::error!(error = %e, "a gate thread cannot use its listener"),
         }
     });

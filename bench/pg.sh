@@ -4,6 +4,11 @@
 #
 #   bash bench/pg.sh      # prints a Markdown report for bench/RESULTS.md
 #   SECTIONS=identity bash bench/pg.sh   # only some of: throughput, identity, connect
+#   BASELINE=4343afd bash bench/pg.sh      # also that commit's gates, beside this one's
+#
+# With BASELINE, the commit's `ward` is built in a worktree of its own and run as a gates-only
+# node (trusting this run's issuer) with the same transaction- and session-pooled gates; its
+# rows' last ratio is before ÷ after, so a refactor's cost or gain is read in one run.
 #
 # Every target runs once per round, rounds interleave, and the report shows each target's
 # median over ROUNDS rounds: on a shared machine one run of a row can differ by ±15 %.
@@ -26,6 +31,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 cargo build --release -q -p ward
 WARD=$PWD/target/release/ward
+if [ -n "${BASELINE:-}" ]; then
+  BASE_SRC=$OUT/baseline-src
+  [ -d "$BASE_SRC" ] || git worktree add -q --detach "$BASE_SRC" "$BASELINE"
+  git -C "$BASE_SRC" checkout -q --detach "$BASELINE"
+  cargo build --release -q -p ward --manifest-path "$BASE_SRC/Cargo.toml" --target-dir "$PWD/target/baseline"
+  WARD_BASE=$PWD/target/baseline/release/ward
+  BASE_REV=$(git -C "$BASE_SRC" rev-parse --short HEAD)
+fi
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 DIR=$(mktemp -d /tmp/ward-bench-XXXX); chmod 755 "$DIR"
 [ "$(id -u)" = 0 ] && chown postgres "$DIR"
@@ -147,13 +160,33 @@ declare -A SECRETS
 for i in 1 2 3 4; do SECRETS[bench$i]=$(new_client "bench$i"); done
 $WARD --config "$DIR/ward.toml" serve 2> "$OUT/ward-pg.log" & PIDS+=($!)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$GTPORT) 2>/dev/null && break; sleep 0.1; done
+WARD_PID=${PIDS[0]}
+BASE_PID=""
+if [ -n "${WARD_BASE:-}" ]; then
+  BHPORT=$(free_port); BGPORT=$(free_port); BGTPORT=$(free_port); BGUPORT=$(free_port)
+  {
+    cat <<TOML
+listen = "127.0.0.1:$BHPORT"
+issuer_enabled = false
+[log]
+level = "warn"
+access_log = false
+[[trust]]
+issuer = "http://127.0.0.1:$WPORT"
+TOML
+    gate "$BGPORT" 127.0.0.1 session "$CLIENTS" 1
+    gate "$BGTPORT" 127.0.0.1 transaction "$POOL" 1
+    gate "$BGUPORT" "$DIR" transaction "$POOL" 1
+  } > "$DIR/ward-base.toml"
+  $WARD_BASE --config "$DIR/ward-base.toml" serve 2> "$OUT/ward-base.log" & BASE_PID=$!; PIDS+=($BASE_PID)
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$BGTPORT) 2>/dev/null && break; sleep 0.1; done
+fi
 # Tokens live 15 minutes and the whole run takes longer: each run gets a fresh one.
 token_for() { curl -fs -u "$1:$2" -d grant_type=client_credentials "http://127.0.0.1:$WPORT/oauth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'; }
 fresh_token() { token_for bench "$SECRET"; }
 TOKEN=$(fresh_token)
 
-WARD_PID=${PIDS[0]}
-pid_of() { case "$1" in ward) echo "$WARD_PID" ;; bouncer-*) cat "$DIR/pgbouncer-${1#bouncer-}.pid" ;; *) echo "" ;; esac; }
+pid_of() { case "$1" in ward) echo "$WARD_PID" ;; ward-base) echo "$BASE_PID" ;; bouncer-*) cat "$DIR/pgbouncer-${1#bouncer-}.pid" ;; *) echo "" ;; esac; }
 cpu_ticks() { [ -n "$1" ] && awk '{print $14+$15}' "/proc/$1/stat" || echo 0; }
 
 # name|port|user|password|process whose CPU is charged|what its ratio compares with
@@ -168,6 +201,13 @@ TARGETS=(
   "Ward gate, session pool ($CLIENTS)|$GPORT|bench|$TOKEN|ward|PgBouncer 1.18, session pool ($CLIENTS)"
   "PgBouncer 1.18, session pool ($CLIENTS)|$BSPORT|bench_svc|bench-pw|bouncer-session|-"
 )
+if [ -n "${WARD_BASE:-}" ]; then
+  TARGETS+=(
+    "Ward gate at $BASE_REV (before), transaction pool ($POOL)|$BGTPORT|bench|$TOKEN|ward-base|Ward gate, transaction pool ($POOL)"
+    "Ward gate at $BASE_REV (before), transaction pool ($POOL), Unix-socket upstream|$BGUPORT|bench|$TOKEN|ward-base|Ward gate, transaction pool ($POOL), Unix-socket upstream"
+    "Ward gate at $BASE_REV (before), session pool ($CLIENTS)|$BGPORT|bench|$TOKEN|ward-base|Ward gate, session pool ($CLIENTS)"
+  )
+fi
 RUNS=$OUT/pg-runs.tsv; : > "$RUNS"
 has throughput && for proto in simple extended prepared; do
   for round in $(seq "$ROUNDS"); do
@@ -191,7 +231,7 @@ python3 - "$RUNS" "$DURATION" "${TARGETS[@]}" <<'PY'
 import statistics, sys
 runs, duration, targets = sys.argv[1], float(sys.argv[2]), [t.split("|") for t in sys.argv[3:]]
 rows = [line.rstrip("\n").split("\t") for line in open(runs)]
-print("| Protocol | Target | tps (median) | runs | × direct | × its PgBouncer | proxy CPU µs/tx |")
+print("| Protocol | Target | tps (median) | runs | × direct | × its peer (PgBouncer; for a before row, this commit's gate) | proxy CPU µs/tx |")
 print("|---|---|---|---|---|---|---|")
 for proto in ("simple", "extended", "prepared"):
     of = lambda name: [r for r in rows if r[0] == proto and r[1] == name]

@@ -22,6 +22,8 @@
 pub mod assign;
 pub mod client_messages;
 pub mod expect;
+#[cfg(test)]
+mod interleavings;
 pub mod large;
 pub mod server_messages;
 

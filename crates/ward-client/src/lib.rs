@@ -35,10 +35,7 @@ pub enum ClientError {
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 
-/// Unix seconds now. The client reads the wall clock directly: it has no server's `Clock` to
-/// share, and tokens' `exp` are wall-clock times.
+/// Unix seconds now, by the system clock: tokens' `exp` are wall-clock times.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    ward_core::Clock::now(&ward_core::SystemClock)
 }

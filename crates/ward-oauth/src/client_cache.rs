@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use ward_core::sync::lock;
 
 use ward_core::UnixTime;
 use ward_store::{ClientRecord, ClientStore, StoreError};
@@ -36,16 +37,14 @@ impl ClientCache {
             return Ok(None);
         }
         if self.ttl > 0
-            && let Ok(entries) = self.entries.lock()
-            && let Some((at, record)) = entries.get(client_id)
+            && let Some((at, record)) = lock(&self.entries).get(client_id)
             && now - at < self.ttl
         {
             return Ok(record.clone());
         }
         let record = store.get_client(client_id).await?.map(Arc::new);
-        if self.ttl > 0
-            && let Ok(mut entries) = self.entries.lock()
-        {
+        if self.ttl > 0 {
+            let mut entries = lock(&self.entries);
             if entries.len() >= MAX_ENTRIES {
                 entries.retain(|_, (at, _)| now - *at < self.ttl);
                 if entries.len() >= MAX_ENTRIES {
@@ -58,7 +57,8 @@ impl ClientCache {
     }
 
     pub fn invalidate(&self, client_id: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
+        {
+            let mut entries = lock(&self.entries);
             entries.remove(client_id);
         }
     }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use ward_core::sync::lock;
 
 use ward_core::{OAuthError, ScopeSet, UnixTime};
 use ward_store::{ClientStore, DeviceStore, GrantRecord, GrantStore, SessionStore, StoreError, SubjectKind};
@@ -30,13 +31,14 @@ impl ClientGrants {
     }
 
     fn get(&self, client_id: &str) -> Option<String> {
-        let grants = self.grants.lock().ok()?;
+        let grants = lock(&self.grants);
         let (grant_id, at) = grants.get(client_id)?;
         (at.elapsed() < self.ttl).then(|| grant_id.clone())
     }
 
     fn put(&self, client_id: &str, grant_id: &str) {
-        if let Ok(mut grants) = self.grants.lock() {
+        {
+            let mut grants = lock(&self.grants);
             if grants.len() >= CLIENT_GRANTS_CACHED {
                 grants.clear();
             }
@@ -45,7 +47,8 @@ impl ClientGrants {
     }
 
     fn forget_grant(&self, grant_id: &str) {
-        if let Ok(mut grants) = self.grants.lock() {
+        {
+            let mut grants = lock(&self.grants);
             grants.retain(|_, (id, _)| id != grant_id);
         }
     }

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+use ward_core::sync::{lock, read, write};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -74,18 +75,12 @@ impl KeyManager {
     }
 
     pub fn current(&self) -> Arc<Keyring> {
-        match self.ring.read() {
-            Ok(ring) => ring.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        read(&self.ring).clone()
     }
 
     pub async fn reload(&self, store: &impl KeyStore, now: UnixTime) -> Result<(), KeyManagerError> {
         let ring = Arc::new(build_ring(&self.kek, &store.published_keys(now).await?)?);
-        match self.ring.write() {
-            Ok(mut slot) => *slot = ring,
-            Err(poisoned) => *poisoned.into_inner() = ring,
-        }
+        *write(&self.ring) = ring;
         Ok(())
     }
 
@@ -93,8 +88,7 @@ impl KeyManager {
     /// missing within `UNKNOWN_KID_TTL_SECS`) and, if it is there, reloads. Returns whether
     /// the keyring now holds it.
     pub async fn look_up(&self, store: &impl KeyStore, kid: &str, now: UnixTime) -> bool {
-        let recently_missing =
-            self.unknown_kids.lock().is_ok_and(|missing| missing.get(kid).is_some_and(|&until| now < until));
+        let recently_missing = lock(&self.unknown_kids).get(kid).is_some_and(|&until| now < until);
         if recently_missing {
             return false;
         }
@@ -107,7 +101,8 @@ impl KeyManager {
                 }
             },
             Ok(None) => {
-                if let Ok(mut missing) = self.unknown_kids.lock() {
+                {
+                    let mut missing = lock(&self.unknown_kids);
                     if missing.len() >= UNKNOWN_KIDS_MAX {
                         missing.clear();
                     }

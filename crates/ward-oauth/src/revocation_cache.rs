@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use ward_core::sync::lock;
 
 use ward_core::UnixTime;
 use ward_store::{GrantStore, RevocationStore, StoreError};
@@ -81,53 +82,49 @@ impl RevocationCache {
                 let _guard = self.syncing.lock().await;
             }
         }
-        Ok(self
-            .view
-            .lock()
-            .map(|v| v.tokens.contains_key(jti) || sid.is_some_and(|sid| v.grants.contains_key(sid)))
-            .unwrap_or(true))
+        let view = lock(&self.view);
+        Ok(view.tokens.contains_key(jti) || sid.is_some_and(|sid| view.grants.contains_key(sid)))
     }
 
     /// Records a token revocation this node just wrote to the store.
     pub fn record(&self, jti: &str, expires_at: UnixTime) {
-        if let Ok(mut view) = self.view.lock() {
+        {
+            let mut view = lock(&self.view);
             view.tokens.insert(jti.to_owned(), expires_at);
         }
     }
 
     /// Records a grant revocation this node just wrote to the store.
     pub fn record_grant(&self, grant_id: &str, now: UnixTime) {
-        if let Ok(mut view) = self.view.lock() {
+        {
+            let mut view = lock(&self.view);
             view.grants.insert(grant_id.to_owned(), now.saturating_add(self.grant_token_horizon));
         }
     }
 
     fn sync_due(&self) -> bool {
-        self.view.lock().map(|v| v.last_sync.is_none_or(|at| at.elapsed() >= self.sync_interval)).unwrap_or(true)
+        lock(&self.view).last_sync.is_none_or(|at| at.elapsed() >= self.sync_interval)
     }
 
     fn never_synced(&self) -> bool {
-        self.view.lock().map(|v| v.last_sync.is_none()).unwrap_or(true)
+        lock(&self.view).last_sync.is_none()
     }
 
     async fn sync(&self, store: &(impl RevocationStore + GrantStore), now: UnixTime) -> Result<(), StoreError> {
-        let (token_since, grant_since) = self
-            .view
-            .lock()
-            .map(|v| {
-                let first = v.last_sync.is_none();
-                // On the first sync, every grant revoked within the horizon still matters.
-                let grant_since = if first {
-                    now.saturating_sub(self.grant_token_horizon)
-                } else {
-                    v.grant_watermark.saturating_sub(CLOCK_SKEW_SECS)
-                };
-                (v.token_watermark.saturating_sub(CLOCK_SKEW_SECS), grant_since)
-            })
-            .unwrap_or((0, 0));
+        let (token_since, grant_since) = {
+            let v = lock(&self.view);
+            // On the first sync, every grant revoked within the horizon still matters.
+            let grant_since = if v.last_sync.is_none() {
+                now.saturating_sub(self.grant_token_horizon)
+            } else {
+                v.grant_watermark.saturating_sub(CLOCK_SKEW_SECS)
+            };
+            (v.token_watermark.saturating_sub(CLOCK_SKEW_SECS), grant_since)
+        };
         let tokens = store.revocations_since(token_since, now).await?;
         let grants = store.grants_revoked_since(grant_since).await?;
-        if let Ok(mut view) = self.view.lock() {
+        {
+            let mut view = lock(&self.view);
             for (jti, expires_at, revoked_at) in tokens {
                 view.token_watermark = view.token_watermark.max(revoked_at);
                 view.tokens.insert(jti, expires_at);

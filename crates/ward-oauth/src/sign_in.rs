@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use ward_core::sync::lock;
 
 use ward_core::UnixTime;
 use ward_store::{BrowserSession, StoreError};
@@ -46,7 +47,7 @@ pub(crate) struct SignInThrottle {
 impl SignInThrottle {
     /// The wait left before `keys` may try again.
     pub(crate) fn wait(&self, keys: &[String]) -> Option<Duration> {
-        let failures = self.failures.lock().ok()?;
+        let failures = lock(&self.failures);
         keys.iter()
             .filter_map(|k| failures.get(k))
             .filter_map(|(_, until)| until.checked_duration_since(Instant::now()))
@@ -54,7 +55,7 @@ impl SignInThrottle {
     }
 
     pub(crate) fn fail(&self, keys: &[String]) {
-        let Ok(mut failures) = self.failures.lock() else { return };
+        let mut failures = lock(&self.failures);
         if failures.len() >= MAX_TRACKED {
             failures.clear();
         }
@@ -68,7 +69,8 @@ impl SignInThrottle {
     }
 
     fn succeed(&self, account: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
+        {
+            let mut failures = lock(&self.failures);
             failures.remove(account);
         }
     }

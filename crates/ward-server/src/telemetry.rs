@@ -51,6 +51,8 @@ pub fn prometheus() -> PrometheusHandle {
             // Histogram samples pile up in memory until something drains them: without this
             // a gate under load that nobody scrapes grows by ~16 bytes per transaction.
             let upkeep = handle.clone();
+            // A thread of its own, outside any runtime: the one place a thread sleeps.
+            #[allow(clippy::disallowed_methods)]
             let spawned = std::thread::Builder::new().name("ward-metrics-upkeep".into()).spawn(move || {
                 loop {
                     std::thread::sleep(METRICS_UPKEEP_INTERVAL);

@@ -118,8 +118,8 @@ impl SqlStore {
     }
 }
 
-/// Migration bookkeeping is the one place wall time is read without a `Clock`: it is an
-/// audit note, never compared with anything.
+/// Migration bookkeeping reads the system clock, not the store's `Clock`: it is an audit
+/// note of when a migration ran, never compared with anything.
 fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    ward_core::Clock::now(&ward_core::SystemClock)
 }

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use sqlx::{Connection, PgConnection};
@@ -40,7 +39,7 @@ impl TestDatabase {
         let mut admin =
             PgConnection::connect(&admin_url).await.with_context(|| format!("connecting to {PG_URL_VAR} server"))?;
         sweep_stale(&mut admin).await;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let now = ward_core::Clock::now(&ward_core::SystemClock);
         let name = format!("ward_t_{now}_{}", random_suffix());
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
         admin.close().await?;
@@ -58,9 +57,8 @@ impl TestDatabase {
 }
 
 async fn sweep_stale(admin: &mut PgConnection) {
-    let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH) else {
-        return;
-    };
+    let now =
+        std::time::Duration::from_secs(u64::try_from(ward_core::Clock::now(&ward_core::SystemClock)).unwrap_or(0));
     let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'ward\\_t\\_%'")
         .fetch_all(&mut *admin)
         .await

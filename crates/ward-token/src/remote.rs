@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+use ward_core::sync::{lock, read, write};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -221,10 +222,11 @@ impl RemoteVerifier {
     /// per issuer; a failure leaves the previous keys in place.
     async fn refresh(&self, issuer: &IssuerState) -> Result<(), String> {
         let _one_at_a_time = issuer.refreshing.lock().await;
-        if let Ok(mut last) = issuer.last_attempt.lock() {
+        {
+            let mut last = lock(&issuer.last_attempt);
             *last = Some(Instant::now());
         }
-        let known_uri = issuer.jwks_uri.read().ok().and_then(|u| u.clone());
+        let known_uri = read(&issuer.jwks_uri).clone();
         let uri = match known_uri {
             Some(uri) => uri,
             None => {
@@ -233,7 +235,8 @@ impl RemoteVerifier {
                     return Err("discovery document names another issuer".into());
                 }
                 let uri = doc.get("jwks_uri").and_then(Value::as_str).ok_or("discovery document has no jwks_uri")?;
-                if let Ok(mut slot) = issuer.jwks_uri.write() {
+                {
+                    let mut slot = write(&issuer.jwks_uri);
                     *slot = Some(uri.to_owned());
                 }
                 uri.to_owned()
@@ -241,7 +244,8 @@ impl RemoteVerifier {
         };
         let set: JwkSet = crate::fetch::get_json(&self.http, &uri).await.map_err(|e| format!("JWKS: {e}"))?;
         let keys = Arc::new(parse_key_set(&set));
-        if let Ok(mut slot) = issuer.keys.write() {
+        {
+            let mut slot = write(&issuer.keys);
             *slot = Some(keys);
         }
         Ok(())
@@ -263,8 +267,7 @@ impl RemoteVerifier {
 
     /// Refreshes unless a fetch was attempted within `MIN_FORCED_REFETCH`.
     async fn refetch_for_unknown_kid(&self, issuer: &IssuerState) {
-        let recent =
-            issuer.last_attempt.lock().ok().and_then(|l| *l).is_some_and(|at| at.elapsed() < MIN_FORCED_REFETCH);
+        let recent = lock(&issuer.last_attempt).is_some_and(|at| at.elapsed() < MIN_FORCED_REFETCH);
         if !recent && let Err(e) = self.refresh(issuer).await {
             tracing::warn!(issuer = %issuer.policy.issuer, error = %e, "refetching keys for an unknown kid failed");
         }
@@ -308,7 +311,7 @@ impl RemoteVerifier {
             Some(key) => key,
             None => {
                 self.refetch_for_unknown_kid(issuer).await;
-                let have_keys = issuer.keys.read().ok().is_some_and(|k| k.is_some());
+                let have_keys = read(&issuer.keys).is_some();
                 find_key(issuer, kid, alg).ok_or(if have_keys {
                     VerifyError::UnknownKey
                 } else {
@@ -411,7 +414,7 @@ fn parse_key_set(set: &JwkSet) -> KeySet {
 }
 
 fn find_key(issuer: &IssuerState, kid: Option<&str>, alg: Algorithm) -> Option<DecodingKey> {
-    let set = issuer.keys.read().ok()?.clone()?;
+    let set = read(&issuer.keys).clone()?;
     let (key_alg, key) = match kid {
         Some(kid) => set.keys.get(kid)?,
         None if set.anonymous.len() + set.keys.len() == 1 => {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use ward_core::sync::lock;
 
 use jsonwebtoken::jwk::JwkSet;
 
@@ -44,7 +45,8 @@ impl JwksCache {
         match self.fetch(uri).await {
             Ok(set) => {
                 let set = Arc::new(set);
-                if let Ok(mut entries) = self.entries.lock() {
+                {
+                    let mut entries = lock(&self.entries);
                     entries.insert(uri.to_owned(), Entry { set: set.clone(), fetched: Instant::now() });
                 }
                 Ok(set)
@@ -60,7 +62,7 @@ impl JwksCache {
     }
 
     fn cached(&self, uri: &str) -> Option<(Arc<JwkSet>, Duration)> {
-        let entries = self.entries.lock().ok()?;
+        let entries = lock(&self.entries);
         entries.get(uri).map(|e| (e.set.clone(), e.fetched.elapsed()))
     }
 

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use ward_core::sync::lock;
 
 use aws_lc_rs::digest;
 use ward_core::UnixTime;
@@ -25,7 +26,7 @@ impl<T> VerifiedCache<T> {
     /// The cached value for `token`, if it was stored and has not expired at `now`.
     pub fn get(&self, token: &str, now: UnixTime) -> Option<Arc<T>> {
         let key = hash(token);
-        let entries = self.entries.lock().ok()?;
+        let entries = lock(&self.entries);
         entries.get(&key).filter(|(exp, _)| *exp > now).map(|(_, v)| v.clone())
     }
 
@@ -34,7 +35,7 @@ impl<T> VerifiedCache<T> {
         if self.max_entries == 0 || expires_at <= now {
             return;
         }
-        let Ok(mut entries) = self.entries.lock() else { return };
+        let mut entries = lock(&self.entries);
         if entries.len() >= self.max_entries {
             entries.retain(|_, (exp, _)| *exp > now);
             if entries.len() >= self.max_entries {
@@ -45,7 +46,7 @@ impl<T> VerifiedCache<T> {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.lock().map_or(0, |e| e.len())
+        lock(&self.entries).len()
     }
 
     pub fn is_empty(&self) -> bool {

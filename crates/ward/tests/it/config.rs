@@ -44,6 +44,8 @@ fn a_password_in_a_database_url_parameter_stays_out_of_the_log() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // The server runs in another process: this test waits for real.
+    #[allow(clippy::disallowed_methods)]
     std::thread::sleep(std::time::Duration::from_secs(3));
     let _ = std::process::Command::new("kill").args(["-TERM", &out.id().to_string()]).status();
     let out = out.wait_with_output().unwrap();

@@ -17,7 +17,7 @@ pub async fn verify_id_token(issuer: &Issuer, id_token: &str) -> Result<Identity
         issuer.metadata.jwks_uri.as_deref().ok_or_else(|| ClientError::Issuer("publishes no jwks_uri".into()))?;
     let jwks: ward_token::foreign::JwkSet = ward_token::fetch::get_json(&issuer.http, jwks_uri)
         .await
-        .map_err(|detail| ClientError::Unreachable { url: jwks_uri.to_owned(), detail })?;
+        .map_err(|detail| ClientError::Unreachable { url: jwks_uri.to_owned(), detail: detail.to_string() })?;
     #[derive(serde::Deserialize)]
     struct Subject {
         sub: Option<String>,

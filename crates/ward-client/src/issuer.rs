@@ -75,7 +75,7 @@ impl Issuer {
                     }
                     return Ok(Self { profile, metadata, http });
                 }
-                Err(e) => last = e,
+                Err(e) => last = e.to_string(),
             }
         }
         Err(ClientError::Unreachable { url: profile.issuer.clone(), detail: last })

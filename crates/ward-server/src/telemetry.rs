@@ -18,9 +18,19 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The PostgreSQL driver's URL parser, which logs parameter values.
 const SILENCED: &str = "sqlx_postgres::options=off";
 
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    #[error("log.level {level:?}: {reason}")]
+    Level { level: String, reason: String },
+    #[error("a logger is already installed: {0}")]
+    AlreadyInstalled(String),
+}
+
 /// Installs the global tracing subscriber. Called once by the binary.
-pub fn init_logging(config: &LogConfig) -> Result<(), String> {
-    let mut filter = EnvFilter::try_new(&config.level).map_err(|e| format!("log.level {:?}: {e}", config.level))?;
+pub fn init_logging(config: &LogConfig) -> Result<(), LoggingError> {
+    let mut filter = EnvFilter::try_new(&config.level)
+        .map_err(|e| LoggingError::Level { level: config.level.clone(), reason: e.to_string() })?;
     // The PostgreSQL driver logs unknown database URL parameters with their values, which
     // may be passwords; the store names them without values instead.
     if let Ok(directive) = SILENCED.parse() {
@@ -31,7 +41,7 @@ pub fn init_logging(config: &LogConfig) -> Result<(), String> {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
     };
-    result.map_err(|e| e.to_string())
+    result.map_err(|e| LoggingError::AlreadyInstalled(e.to_string()))
 }
 
 /// How often histogram samples are folded into their summaries.

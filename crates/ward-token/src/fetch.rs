@@ -17,18 +17,37 @@ pub fn client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// GETs `url` and decodes its JSON body. Errors are one line, without the URL's query.
-pub async fn get_json<T: DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T, String> {
-    let mut response = http.get(url).send().await.map_err(|e| e.without_url().to_string())?;
+/// Why a document could not be had. One line each, never with the URL's query.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("{0}")]
+    Request(String),
+    #[error("HTTP {0}")]
+    Status(reqwest::StatusCode),
+    #[error("response larger than 256 KiB")]
+    TooLarge,
+    #[error("not the JSON expected: {0}")]
+    NotJson(String),
+}
+
+impl From<reqwest::Error> for FetchError {
+    fn from(e: reqwest::Error) -> Self {
+        Self::Request(e.without_url().to_string())
+    }
+}
+
+/// GETs `url` and decodes its JSON body.
+pub async fn get_json<T: DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T, FetchError> {
+    let mut response = http.get(url).send().await?;
     if !response.status().is_success() {
-        return Err(format!("HTTP {}", response.status()));
+        return Err(FetchError::Status(response.status()));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.without_url().to_string())? {
+    while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err("response larger than 256 KiB".into());
+            return Err(FetchError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| format!("not the JSON expected: {e}"))
+    serde_json::from_slice(&body).map_err(|e| FetchError::NotJson(e.to_string()))
 }

@@ -11,7 +11,7 @@ use jsonwebtoken::jwk::JwkSet;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwksFetchError {
     #[error("could not fetch {uri}: {reason}")]
-    Fetch { uri: String, reason: String },
+    Fetch { uri: String, reason: crate::fetch::FetchError },
 }
 
 struct Entry {

@@ -1,6 +1,7 @@
 //! The gate as a PostgreSQL client: connect as a service account, authenticate (SCRAM-SHA-256,
 //! md5, cleartext or trust), and collect what the server announces until it is ready.
 
+use crate::protocol::tag::{backend as server, status};
 use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -140,7 +141,7 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
     loop {
         let frame = conn.read_frame(MAX_HANDSHAKE_MESSAGE).await?;
         match frame.tag {
-            b'R' => {
+            server::AUTHENTICATION => {
                 let request = parse_auth(frame.body).ok_or(BackendError::Unexpected('R'))?;
                 let mut out = BytesMut::new();
                 match request {
@@ -186,11 +187,11 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
                     conn.send(&out).await?;
                 }
             }
-            b'E' => {
+            server::ERROR_RESPONSE => {
                 let (code, message) = parse_error(frame.body);
                 return Err(BackendError::Refused { code, message });
             }
-            b'N' => {}
+            server::NOTICE_RESPONSE => {}
             other => return Err(BackendError::Unexpected(other as char)),
         }
     }
@@ -200,17 +201,17 @@ pub async fn connect(upstream: &Upstream, account: &str, password: Option<&str>)
     loop {
         let frame = conn.read_frame(MAX_HANDSHAKE_MESSAGE).await?;
         match frame.tag {
-            b'S' => parameters.extend(parse_parameter_status(frame.body)),
-            b'K' => {
+            server::PARAMETER_STATUS => parameters.extend(parse_parameter_status(frame.body)),
+            server::BACKEND_KEY_DATA => {
                 key = parse_backend_key(frame.body)
                     .and_then(|(pid, secret)| Some(BackendKey { pid, secret: secret.try_into().ok()? }));
             }
-            b'Z' => break,
-            b'E' => {
+            server::READY_FOR_QUERY => break,
+            server::ERROR_RESPONSE => {
                 let (code, message) = parse_error(frame.body);
                 return Err(BackendError::Refused { code, message });
             }
-            b'N' => {}
+            server::NOTICE_RESPONSE => {}
             other => return Err(BackendError::Unexpected(other as char)),
         }
     }
@@ -263,25 +264,25 @@ impl Backend {
             loop {
                 let (tag, len) = self.conn.read_header().await?;
                 match tag {
-                    b'Z' | b'E' | b'S' => {
+                    server::READY_FOR_QUERY | server::ERROR_RESPONSE | server::PARAMETER_STATUS => {
                         let body = self.conn.read_body(len, MAX_HANDSHAKE_MESSAGE).await?;
                         match tag {
-                            b'Z' => {
+                            server::READY_FOR_QUERY => {
                                 seen += 1;
                                 if seen == readies {
-                                    let status = body.first().copied().unwrap_or(b'I');
+                                    let status = body.first().copied().unwrap_or(status::IDLE);
                                     return match failure {
                                         Some(e) => Err(e),
-                                        None if status != b'I' => Err(BackendError::NotIdle),
+                                        None if status != status::IDLE => Err(BackendError::NotIdle),
                                         None => Ok(()),
                                     };
                                 }
                             }
-                            b'E' if seen >= skip_errors_until => {
+                            server::ERROR_RESPONSE if seen >= skip_errors_until => {
                                 let (code, message) = parse_error(body);
                                 failure.get_or_insert(BackendError::Refused { code, message });
                             }
-                            b'S' => self.note_parameter(body),
+                            server::PARAMETER_STATUS => self.note_parameter(body),
                             _ => {}
                         }
                     }

@@ -4,6 +4,7 @@
 //! configuration's `context` names; `ward.identity` carries the signed identity the `ward`
 //! schema's functions verify (see [`super::signed_identity`]).
 
+use crate::protocol::tag;
 use bytes::{BufMut, BytesMut};
 use ward_token::remote::Identity;
 
@@ -176,14 +177,14 @@ pub fn encode_identity(out: &mut BytesMut, who: &SessionIdentity, pid: i32) {
     if count == 0 {
         return;
     }
-    put_frame(out, b'P', |b| {
+    put_frame(out, tag::frontend::PARSE, |b| {
         put_cstr(b, "");
         put_cstr(b, &sql(count));
         b.put_i16(0); // the server infers text parameters
     });
     let signed = who.signed.as_ref().map(|(signer, payload)| signer.sign(payload, pid));
     let signed = signed.as_deref().map(|s| (SIGNED_SETTING, s));
-    put_frame(out, b'B', |b| {
+    put_frame(out, tag::frontend::BIND, |b| {
         put_cstr(b, ""); // unnamed portal
         put_cstr(b, ""); // unnamed statement
         b.put_i16(0); // all parameters in text format
@@ -196,7 +197,7 @@ pub fn encode_identity(out: &mut BytesMut, who: &SessionIdentity, pid: i32) {
         }
         b.put_i16(0);
     });
-    put_frame(out, b'E', |b| {
+    put_frame(out, tag::frontend::EXECUTE, |b| {
         put_cstr(b, "");
         b.put_i32(0);
     });

@@ -34,6 +34,7 @@ impl UpstreamSecurity {
         tcp.write_all(&request).await?;
         let mut answer = [0u8; 1];
         tcp.read_exact(&mut answer).await?;
+        // SSLRequest is answered with one byte: `S` to go on under TLS, `N` to stay plain.
         match (answer[0], self.0.mode()) {
             (b'S', _) => self.0.handshake(tcp).await,
             (b'N', UpstreamTls::Prefer) => Ok(BackendStream::Plain(tcp)),

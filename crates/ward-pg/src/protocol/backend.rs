@@ -1,5 +1,6 @@
 //! Messages servers send: encoded by the gate for its clients, decoded from PostgreSQL.
 
+use super::tag;
 use bytes::{Buf, BufMut, BytesMut};
 
 use super::codec::{get_cstr, put_cstr, put_frame};
@@ -40,15 +41,15 @@ pub fn parse_auth(mut body: BytesMut) -> Option<AuthRequest> {
 }
 
 pub fn encode_auth_ok(out: &mut BytesMut) {
-    put_frame(out, b'R', |b| b.put_i32(0));
+    put_frame(out, tag::backend::AUTHENTICATION, |b| b.put_i32(0));
 }
 
 pub fn encode_auth_cleartext(out: &mut BytesMut) {
-    put_frame(out, b'R', |b| b.put_i32(3));
+    put_frame(out, tag::backend::AUTHENTICATION, |b| b.put_i32(3));
 }
 
 pub fn encode_auth_sasl(out: &mut BytesMut, mechanisms: &[&str]) {
-    put_frame(out, b'R', |b| {
+    put_frame(out, tag::backend::AUTHENTICATION, |b| {
         b.put_i32(10);
         for m in mechanisms {
             put_cstr(b, m);
@@ -58,14 +59,14 @@ pub fn encode_auth_sasl(out: &mut BytesMut, mechanisms: &[&str]) {
 }
 
 pub fn encode_sasl_continue(out: &mut BytesMut, data: &[u8]) {
-    put_frame(out, b'R', |b| {
+    put_frame(out, tag::backend::AUTHENTICATION, |b| {
         b.put_i32(11);
         b.extend_from_slice(data);
     });
 }
 
 pub fn encode_parameter_status(out: &mut BytesMut, name: &str, value: &str) {
-    put_frame(out, b'S', |b| {
+    put_frame(out, tag::backend::PARAMETER_STATUS, |b| {
         put_cstr(b, name);
         put_cstr(b, value);
     });
@@ -76,7 +77,7 @@ pub fn parse_parameter_status(mut body: BytesMut) -> Option<(String, String)> {
 }
 
 pub fn encode_backend_key(out: &mut BytesMut, pid: i32, secret: &[u8]) {
-    put_frame(out, b'K', |b| {
+    put_frame(out, tag::backend::BACKEND_KEY_DATA, |b| {
         b.put_i32(pid);
         b.extend_from_slice(secret);
     });
@@ -91,12 +92,12 @@ pub fn parse_backend_key(mut body: BytesMut) -> Option<(i32, Vec<u8>)> {
 }
 
 pub fn encode_ready(out: &mut BytesMut, status: u8) {
-    put_frame(out, b'Z', |b| b.put_u8(status));
+    put_frame(out, tag::backend::READY_FOR_QUERY, |b| b.put_u8(status));
 }
 
 /// NegotiateProtocolVersion: we speak minor version 0 and none of the `_pq_.` options.
 pub fn encode_negotiate_protocol(out: &mut BytesMut, unrecognized: &[&str]) {
-    put_frame(out, b'v', |b| {
+    put_frame(out, tag::backend::NEGOTIATE_PROTOCOL_VERSION, |b| {
         b.put_i32(0);
         b.put_i32(unrecognized.len() as i32);
         for o in unrecognized {
@@ -130,7 +131,7 @@ impl PgError {
 }
 
 pub fn encode_error(out: &mut BytesMut, e: &PgError) {
-    put_frame(out, b'E', |b| {
+    put_frame(out, tag::backend::ERROR_RESPONSE, |b| {
         for (field, value) in
             [(b'S', e.severity), (b'V', e.severity), (b'C', e.code.as_str()), (b'M', e.message.as_str())]
         {

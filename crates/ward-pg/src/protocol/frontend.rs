@@ -112,11 +112,11 @@ pub fn encode_cancel(out: &mut BytesMut, pid: i32, secret: &[u8]) {
 }
 
 pub fn encode_password(out: &mut BytesMut, password: &str) {
-    put_frame(out, b'p', |b| put_cstr(b, password));
+    put_frame(out, tag::frontend::PASSWORD, |b| put_cstr(b, password));
 }
 
 pub fn encode_sasl_initial(out: &mut BytesMut, mechanism: &str, data: &[u8]) {
-    put_frame(out, b'p', |b| {
+    put_frame(out, tag::frontend::PASSWORD, |b| {
         put_cstr(b, mechanism);
         b.put_i32(data.len() as i32);
         b.extend_from_slice(data);
@@ -124,7 +124,7 @@ pub fn encode_sasl_initial(out: &mut BytesMut, mechanism: &str, data: &[u8]) {
 }
 
 pub fn encode_sasl_response(out: &mut BytesMut, data: &[u8]) {
-    put_frame(out, b'p', |b| b.extend_from_slice(data));
+    put_frame(out, tag::frontend::PASSWORD, |b| b.extend_from_slice(data));
 }
 
 // The extended query protocol, split and built without copying names: the transaction
@@ -242,11 +242,6 @@ mod tests {
         short.put_i32(10);
         assert_eq!(parse_sasl_initial(short), None);
     }
-}
-
-#[cfg(test)]
-mod extended_tests {
-    use super::*;
 
     #[test]
     fn extended_messages_split_and_rebuild() {

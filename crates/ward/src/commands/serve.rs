@@ -15,7 +15,7 @@ use ward_token::OsEntropy;
 use ward_token::remote::RemoteVerifier;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    telemetry::init_logging(&config.log).map_err(anyhow::Error::msg)?;
+    telemetry::init_logging(&config.log)?;
     if !config.ignored_env.is_empty() {
         tracing::warn!(variables = %config.ignored_env.join(", "), "{}", super::IGNORED_ENV);
     }

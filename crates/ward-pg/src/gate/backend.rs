@@ -109,6 +109,54 @@ pub enum BackendError {
     NotIdle,
 }
 
+/// The answers to a batch the gate sent on its own (a reset, the identity statement), judged
+/// without a socket: done at the `readies`-th ReadyForQuery, and clean only if no
+/// ErrorResponse came after the first `skip_errors_until` ReadyForQuery messages (errors
+/// before those belong to a client that left) and the last one says idle. An identity is in
+/// place only when its batch ends clean: an error means `set_config` did not run, and a
+/// non-idle status means a transaction is open that may yet roll it back.
+pub struct OwnBatch {
+    readies: usize,
+    skip_errors_until: usize,
+    seen: usize,
+    failure: Option<BackendError>,
+}
+
+impl OwnBatch {
+    pub fn new(readies: usize, skip_errors_until: usize) -> Self {
+        Self { readies, skip_errors_until, seen: 0, failure: None }
+    }
+
+    /// Whether a message of this kind matters to the verdict (others are skipped unread).
+    pub fn reads(tag: u8) -> bool {
+        matches!(tag, server::READY_FOR_QUERY | server::ERROR_RESPONSE | server::PARAMETER_STATUS)
+    }
+
+    /// The verdict, once the last ReadyForQuery is in.
+    pub fn on_server_message(&mut self, tag: u8, body: BytesMut) -> Option<Result<(), BackendError>> {
+        match tag {
+            server::READY_FOR_QUERY => {
+                self.seen += 1;
+                if self.seen < self.readies {
+                    return None;
+                }
+                let status = body.first().copied().unwrap_or(status::IDLE);
+                Some(match self.failure.take() {
+                    Some(e) => Err(e),
+                    None if status != status::IDLE => Err(BackendError::NotIdle),
+                    None => Ok(()),
+                })
+            }
+            server::ERROR_RESPONSE if self.seen >= self.skip_errors_until => {
+                let (code, message) = parse_error(body);
+                self.failure.get_or_insert(BackendError::Refused { code, message });
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
 /// An authenticated backend connection, ready for queries.
 pub struct Backend {
     pub conn: Conn<BackendStream>,
@@ -247,9 +295,8 @@ impl Backend {
     }
 
     /// Sends `batch` and reads its answers until the `readies`-th ReadyForQuery, within
-    /// `deadline`. Fails on an ErrorResponse after the first `skip_errors_until` ReadyForQuery
-    /// messages (errors before that belong to a client that left), and on anything but an
-    /// idle status at the end. Other messages are read past without being kept whole.
+    /// `deadline`, judged by [`OwnBatch`]. Messages other than ErrorResponse, ParameterStatus
+    /// and ReadyForQuery are read past without being kept whole.
     pub async fn exchange(
         &mut self,
         batch: &[u8],
@@ -259,34 +306,18 @@ impl Backend {
     ) -> Result<(), BackendError> {
         let exchange = async {
             self.conn.send(batch).await?;
-            let mut seen = 0;
-            let mut failure = None;
+            let mut answers = OwnBatch::new(readies, skip_errors_until);
             loop {
                 let (tag, len) = self.conn.read_header().await?;
-                match tag {
-                    server::READY_FOR_QUERY | server::ERROR_RESPONSE | server::PARAMETER_STATUS => {
-                        let body = self.conn.read_body(len, MAX_HANDSHAKE_MESSAGE).await?;
-                        match tag {
-                            server::READY_FOR_QUERY => {
-                                seen += 1;
-                                if seen == readies {
-                                    let status = body.first().copied().unwrap_or(status::IDLE);
-                                    return match failure {
-                                        Some(e) => Err(e),
-                                        None if status != status::IDLE => Err(BackendError::NotIdle),
-                                        None => Ok(()),
-                                    };
-                                }
-                            }
-                            server::ERROR_RESPONSE if seen >= skip_errors_until => {
-                                let (code, message) = parse_error(body);
-                                failure.get_or_insert(BackendError::Refused { code, message });
-                            }
-                            server::PARAMETER_STATUS => self.note_parameter(body),
-                            _ => {}
-                        }
-                    }
-                    _ => self.conn.skip(len).await?,
+                if !OwnBatch::reads(tag) {
+                    self.conn.skip(len).await?;
+                    continue;
+                }
+                let body = self.conn.read_body(len, MAX_HANDSHAKE_MESSAGE).await?;
+                if tag == server::PARAMETER_STATUS {
+                    self.note_parameter(body);
+                } else if let Some(verdict) = answers.on_server_message(tag, body) {
+                    return verdict;
                 }
             }
         };
@@ -301,5 +332,61 @@ impl Backend {
                 None => self.parameters.push((name, value)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready(status: u8) -> BytesMut {
+        BytesMut::from(&[status][..])
+    }
+
+    fn error() -> BytesMut {
+        BytesMut::from(&b"C42501\0Mpermission denied\0\0"[..])
+    }
+
+    #[test]
+    fn an_identity_is_proven_only_by_a_clean_idle_end_of_its_own_batch() {
+        // Reset and identity statement: two ReadyForQuery, both clean.
+        let mut batch = OwnBatch::new(2, 0);
+        assert!(batch.on_server_message(server::READY_FOR_QUERY, ready(status::IDLE)).is_none());
+        assert!(matches!(batch.on_server_message(server::READY_FOR_QUERY, ready(status::IDLE)), Some(Ok(()))));
+
+        // An error anywhere, even followed by an idle ReadyForQuery: not proven.
+        let mut batch = OwnBatch::new(2, 0);
+        batch.on_server_message(server::READY_FOR_QUERY, ready(status::IDLE));
+        assert!(batch.on_server_message(server::ERROR_RESPONSE, error()).is_none());
+        let verdict = batch.on_server_message(server::READY_FOR_QUERY, ready(status::IDLE));
+        assert!(matches!(verdict, Some(Err(BackendError::Refused { ref code, .. })) if code == "42501"));
+
+        // No error, but a transaction left open (it could still roll the settings back).
+        let mut batch = OwnBatch::new(1, 0);
+        let verdict = batch.on_server_message(server::READY_FOR_QUERY, ready(status::IN_TRANSACTION));
+        assert!(matches!(verdict, Some(Err(BackendError::NotIdle))));
+        let mut batch = OwnBatch::new(1, 0);
+        let verdict = batch.on_server_message(server::READY_FOR_QUERY, ready(status::FAILED));
+        assert!(matches!(verdict, Some(Err(BackendError::NotIdle))));
+    }
+
+    #[test]
+    fn a_released_backend_forgives_the_errors_of_the_client_that_left() {
+        // Session release: Sync (whose answer may carry the client's error), then the reset.
+        let mut batch = OwnBatch::new(2, 1);
+        batch.on_server_message(server::ERROR_RESPONSE, error());
+        batch.on_server_message(server::READY_FOR_QUERY, ready(status::IDLE));
+        assert!(matches!(batch.on_server_message(server::READY_FOR_QUERY, ready(status::IDLE)), Some(Ok(()))));
+        // But not an error of the reset itself.
+        let mut batch = OwnBatch::new(2, 1);
+        batch.on_server_message(server::READY_FOR_QUERY, ready(status::IDLE));
+        batch.on_server_message(server::ERROR_RESPONSE, error());
+        assert!(matches!(batch.on_server_message(server::READY_FOR_QUERY, ready(status::IDLE)), Some(Err(_))));
+    }
+
+    #[test]
+    fn only_the_messages_that_decide_are_read() {
+        assert!(OwnBatch::reads(server::READY_FOR_QUERY) && OwnBatch::reads(server::ERROR_RESPONSE));
+        assert!(!OwnBatch::reads(server::DATA_ROW) && !OwnBatch::reads(server::NOTICE_RESPONSE));
     }
 }

@@ -57,9 +57,6 @@ impl ClientCache {
     }
 
     pub fn invalidate(&self, client_id: &str) {
-        {
-            let mut entries = lock(&self.entries);
-            entries.remove(client_id);
-        }
+        lock(&self.entries).remove(client_id);
     }
 }

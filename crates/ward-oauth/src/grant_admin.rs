@@ -37,20 +37,15 @@ impl ClientGrants {
     }
 
     fn put(&self, client_id: &str, grant_id: &str) {
-        {
-            let mut grants = lock(&self.grants);
-            if grants.len() >= CLIENT_GRANTS_CACHED {
-                grants.clear();
-            }
-            grants.insert(client_id.to_owned(), (grant_id.to_owned(), Instant::now()));
+        let mut grants = lock(&self.grants);
+        if grants.len() >= CLIENT_GRANTS_CACHED {
+            grants.clear();
         }
+        grants.insert(client_id.to_owned(), (grant_id.to_owned(), Instant::now()));
     }
 
     fn forget_grant(&self, grant_id: &str) {
-        {
-            let mut grants = lock(&self.grants);
-            grants.retain(|_, (id, _)| id != grant_id);
-        }
+        lock(&self.grants).retain(|_, (id, _)| id != grant_id);
     }
 }
 

@@ -88,18 +88,12 @@ impl RevocationCache {
 
     /// Records a token revocation this node just wrote to the store.
     pub fn record(&self, jti: &str, expires_at: UnixTime) {
-        {
-            let mut view = lock(&self.view);
-            view.tokens.insert(jti.to_owned(), expires_at);
-        }
+        lock(&self.view).tokens.insert(jti.to_owned(), expires_at);
     }
 
     /// Records a grant revocation this node just wrote to the store.
     pub fn record_grant(&self, grant_id: &str, now: UnixTime) {
-        {
-            let mut view = lock(&self.view);
-            view.grants.insert(grant_id.to_owned(), now.saturating_add(self.grant_token_horizon));
-        }
+        lock(&self.view).grants.insert(grant_id.to_owned(), now.saturating_add(self.grant_token_horizon));
     }
 
     fn sync_due(&self) -> bool {

@@ -69,10 +69,7 @@ impl SignInThrottle {
     }
 
     fn succeed(&self, account: &str) {
-        {
-            let mut failures = lock(&self.failures);
-            failures.remove(account);
-        }
+        lock(&self.failures).remove(account);
     }
 }
 

@@ -143,6 +143,19 @@ struct IssuerState {
     refreshing: tokio::sync::Mutex<()>,
 }
 
+/// Why an issuer's keys could not be refreshed (the last good ones stay in use).
+#[derive(Debug, thiserror::Error)]
+enum RefreshError {
+    #[error("discovery: {openid}; RFC 8414 metadata: {oauth}")]
+    Discovery { openid: crate::fetch::FetchError, oauth: crate::fetch::FetchError },
+    #[error("the discovery document names another issuer")]
+    OtherIssuer,
+    #[error("the discovery document has no jwks_uri")]
+    NoJwksUri,
+    #[error("JWKS: {0}")]
+    Jwks(crate::fetch::FetchError),
+}
+
 /// The background refresh tasks; dropping it stops them.
 pub struct Refresher(Vec<tokio::task::JoinHandle<()>>);
 
@@ -220,48 +233,38 @@ impl RemoteVerifier {
 
     /// Discovers the `jwks_uri` if needed and replaces the key set. One refresh at a time
     /// per issuer; a failure leaves the previous keys in place.
-    async fn refresh(&self, issuer: &IssuerState) -> Result<(), String> {
+    async fn refresh(&self, issuer: &IssuerState) -> Result<(), RefreshError> {
         let _one_at_a_time = issuer.refreshing.lock().await;
-        {
-            let mut last = lock(&issuer.last_attempt);
-            *last = Some(Instant::now());
-        }
+        *lock(&issuer.last_attempt) = Some(Instant::now());
         let known_uri = read(&issuer.jwks_uri).clone();
         let uri = match known_uri {
             Some(uri) => uri,
             None => {
                 let doc = self.discover(&issuer.policy.issuer).await?;
                 if doc.get("issuer").and_then(Value::as_str) != Some(issuer.policy.issuer.as_str()) {
-                    return Err("discovery document names another issuer".into());
+                    return Err(RefreshError::OtherIssuer);
                 }
-                let uri = doc.get("jwks_uri").and_then(Value::as_str).ok_or("discovery document has no jwks_uri")?;
-                {
-                    let mut slot = write(&issuer.jwks_uri);
-                    *slot = Some(uri.to_owned());
-                }
+                let uri = doc.get("jwks_uri").and_then(Value::as_str).ok_or(RefreshError::NoJwksUri)?;
+                *write(&issuer.jwks_uri) = Some(uri.to_owned());
                 uri.to_owned()
             }
         };
-        let set: JwkSet = crate::fetch::get_json(&self.http, &uri).await.map_err(|e| format!("JWKS: {e}"))?;
-        let keys = Arc::new(parse_key_set(&set));
-        {
-            let mut slot = write(&issuer.keys);
-            *slot = Some(keys);
-        }
+        let set: JwkSet = crate::fetch::get_json(&self.http, &uri).await.map_err(RefreshError::Jwks)?;
+        *write(&issuer.keys) = Some(Arc::new(parse_key_set(&set)));
         Ok(())
     }
 
     /// The issuer's metadata: its OpenID configuration, else its RFC 8414 authorization server
     /// metadata (an OAuth server that issues no ID tokens, Ward's own among them, serves only
     /// that).
-    async fn discover(&self, issuer: &str) -> Result<Value, String> {
+    async fn discover(&self, issuer: &str) -> Result<Value, RefreshError> {
         let base = issuer.trim_end_matches('/');
         let openid = format!("{base}/.well-known/openid-configuration");
         match crate::fetch::get_json(&self.http, &openid).await {
             Ok(doc) => Ok(doc),
-            Err(openid_error) => crate::fetch::get_json(&self.http, &oauth_metadata_url(base))
+            Err(openid) => crate::fetch::get_json(&self.http, &oauth_metadata_url(base))
                 .await
-                .map_err(|e| format!("discovery: {openid_error}; RFC 8414 metadata: {e}")),
+                .map_err(|oauth| RefreshError::Discovery { openid, oauth }),
         }
     }
 

@@ -45,10 +45,7 @@ impl JwksCache {
         match self.fetch(uri).await {
             Ok(set) => {
                 let set = Arc::new(set);
-                {
-                    let mut entries = lock(&self.entries);
-                    entries.insert(uri.to_owned(), Entry { set: set.clone(), fetched: Instant::now() });
-                }
+                lock(&self.entries).insert(uri.to_owned(), Entry { set: set.clone(), fetched: Instant::now() });
                 Ok(set)
             }
             Err(e) => match cached {
@@ -62,8 +59,7 @@ impl JwksCache {
     }
 
     fn cached(&self, uri: &str) -> Option<(Arc<JwkSet>, Duration)> {
-        let entries = lock(&self.entries);
-        entries.get(uri).map(|e| (e.set.clone(), e.fetched.elapsed()))
+        lock(&self.entries).get(uri).map(|e| (e.set.clone(), e.fetched.elapsed()))
     }
 
     async fn fetch(&self, uri: &str) -> Result<JwkSet, JwksFetchError> {

@@ -1,0 +1,7 @@
+//! The Redis gate: clients authenticate with an access token (`AUTH <token>`), and every key
+//! they name lives under their identity's prefix.
+//!
+//! - [`protocol`] — RESP2 and RESP3, sans IO, with limits: client commands (multibulk and
+//!   inline) borrowed in place, any server reply framed, replies and errors encoded.
+
+pub mod protocol;

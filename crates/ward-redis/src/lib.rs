@@ -3,5 +3,7 @@
 //!
 //! - [`protocol`] — RESP2 and RESP3, sans IO, with limits: client commands (multibulk and
 //!   inline) borrowed in place, any server reply framed, replies and errors encoded.
+//! - [`commands`] — the command table: access class and key positions, an allow-list.
 
+pub mod commands;
 pub mod protocol;

@@ -4,6 +4,9 @@
 //! - [`protocol`] — RESP2 and RESP3, sans IO, with limits: client commands (multibulk and
 //!   inline) borrowed in place, any server reply framed, replies and errors encoded.
 //! - [`commands`] — the command table: access class and key positions, an allow-list.
+//! - [`namespace`] — an identity's key prefix: keys prefixed, patterns confined, replies
+//!   stripped.
 
 pub mod commands;
+pub mod namespace;
 pub mod protocol;

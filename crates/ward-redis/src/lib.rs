@@ -6,7 +6,10 @@
 //! - [`commands`] — the command table: access class and key positions, an allow-list.
 //! - [`namespace`] — an identity's key prefix: keys prefixed, patterns confined, replies
 //!   stripped.
+//! - [`dispatch`] — one command's fate, sans IO: refused (`-NOAUTH`, `-NOPERM`), answered by
+//!   the gate, or sent on with its keys located and its reply's shape known.
 
 pub mod commands;
+pub mod dispatch;
 pub mod namespace;
 pub mod protocol;

@@ -6,6 +6,8 @@
 //! - [`commands`] — the command table: access class and key positions, an allow-list.
 //! - [`namespace`] — an identity's key prefix: keys prefixed, patterns confined, replies
 //!   stripped.
+//! - [`replies`] — replies that carry keys, channels or patterns, given back without the
+//!   prefix.
 //! - [`dispatch`] — one command's fate, sans IO: refused (`-NOAUTH`, `-NOPERM`), answered by
 //!   the gate, or sent on with its keys located and its reply's shape known.
 
@@ -13,3 +15,4 @@ pub mod commands;
 pub mod dispatch;
 pub mod namespace;
 pub mod protocol;
+pub mod replies;

@@ -9,7 +9,7 @@
 
 use bytes::BytesMut;
 
-use crate::protocol::{Args, RespError, frame::line_end, frame::parse_int};
+use crate::protocol::Args;
 
 /// Characters that mean something in a Redis glob pattern, escaped in the prefix so that a
 /// prefix cannot widen a pattern.
@@ -55,6 +55,11 @@ impl Namespace {
     /// client must not see.
     pub fn strip<'a>(&self, key: &'a [u8]) -> Option<&'a [u8]> {
         key.strip_prefix(self.prefix.as_slice())
+    }
+
+    /// A confined pattern as the client gave it.
+    pub fn strip_pattern<'a>(&self, pattern: &'a [u8]) -> Option<&'a [u8]> {
+        pattern.strip_prefix(self.escaped.as_slice())
     }
 }
 
@@ -103,80 +108,17 @@ pub fn rewrite_scan(args: &Args, buf: &[u8], ns: &Namespace, out: &mut BytesMut)
     }
 }
 
-/// A reply that is an array of keys (KEYS), or a key or null (RANDOMKEY's shape), with the
-/// prefix taken off every key; keys outside the namespace are left out.
-pub fn strip_key_array(reply: &[u8], ns: &Namespace, out: &mut BytesMut) -> Result<(), RespError> {
-    let (count, mut at) = aggregate_header(reply, 0)?;
-    let Some(count) = count else {
-        out.extend_from_slice(reply);
-        return Ok(());
-    };
-    let mut keys = Vec::with_capacity(count);
-    for _ in 0..count {
-        let (key, next) = bulk_at(reply, at)?;
-        at = next;
-        if let Some(key) = key.and_then(|k| ns.strip(k)) {
-            keys.push(key);
-        }
-    }
-    put_len(out, reply[0], keys.len());
-    for key in keys {
-        put_bulk(out, key);
-    }
-    Ok(())
-}
-
-/// SCAN's reply, `[cursor, [key…]]`, with the keys stripped.
-pub fn strip_scan_reply(reply: &[u8], ns: &Namespace, out: &mut BytesMut) -> Result<(), RespError> {
-    let (count, at) = aggregate_header(reply, 0)?;
-    if count != Some(2) {
-        return Err(RespError::Malformed("a SCAN reply is a cursor and an array"));
-    }
-    let (cursor, at) = bulk_at(reply, at)?;
-    let cursor = cursor.ok_or(RespError::Malformed("a SCAN reply has a cursor"))?;
-    out.extend_from_slice(b"*2\r\n");
-    put_bulk(out, cursor);
-    strip_key_array(&reply[at..], ns, out)
-}
-
-/// An aggregate's element count (`None` for a null array) and where its first element begins.
-fn aggregate_header(reply: &[u8], at: usize) -> Result<(Option<usize>, usize), RespError> {
-    if !matches!(reply.get(at), Some(b'*' | b'~' | b'>')) {
-        return Err(RespError::Malformed("expected an array"));
-    }
-    let end = line_end(reply, at + 1, 32)?.ok_or(RespError::Malformed("incomplete reply"))?;
-    let count = parse_int(&reply[at + 1..end])?;
-    let count = if count < 0 { None } else { Some(usize::try_from(count).map_err(|_| RespError::TooManyElements)?) };
-    Ok((count, end + 2))
-}
-
-/// The bulk string at `at` (`None` for a null) and where the next value begins.
-fn bulk_at(reply: &[u8], at: usize) -> Result<(Option<&[u8]>, usize), RespError> {
-    if reply.get(at) != Some(&b'$') {
-        return Err(RespError::ExpectedBulk(reply.get(at).map_or('?', |b| char::from(*b))));
-    }
-    let end = line_end(reply, at + 1, 32)?.ok_or(RespError::Malformed("incomplete reply"))?;
-    let len = parse_int(&reply[at + 1..end])?;
-    if len < 0 {
-        return Ok((None, end + 2));
-    }
-    let start = end + 2;
-    let len = usize::try_from(len).map_err(|_| RespError::BulkTooLarge)?;
-    let value = reply.get(start..start + len).ok_or(RespError::Malformed("incomplete reply"))?;
-    Ok((Some(value), start + len + 2))
-}
-
-fn put_len(out: &mut BytesMut, kind: u8, len: usize) {
+pub(crate) fn put_len(out: &mut BytesMut, kind: u8, len: usize) {
     out.extend_from_slice(&[kind]);
     out.extend_from_slice(len.to_string().as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
-fn put_array_header(out: &mut BytesMut, len: usize) {
+pub(crate) fn put_array_header(out: &mut BytesMut, len: usize) {
     put_len(out, b'*', len);
 }
 
-fn put_bulk(out: &mut BytesMut, value: &[u8]) {
+pub(crate) fn put_bulk(out: &mut BytesMut, value: &[u8]) {
     put_len(out, b'$', value.len());
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
@@ -241,23 +183,5 @@ mod tests {
         let odd = Namespace::new(&b"u:[a-z]*?\\:"[..]);
         assert_eq!(sent("KEYS *", &odd), ["KEYS", "u:\\[a-z\\]\\*\\?\\\\:*"]);
         assert_eq!(sent("GET k", &odd), ["GET", "u:[a-z]*?\\:k"], "keys themselves are not patterns");
-    }
-
-    #[test]
-    fn keys_in_replies_lose_the_prefix_and_foreign_ones_are_dropped() {
-        let ns = alice();
-        let reply = b"*3\r\n$9\r\nu:alice:a\r\n$7\r\nu:bob:b\r\n$10\r\nu:alice:bc\r\n";
-        let mut out = BytesMut::new();
-        strip_key_array(reply, &ns, &mut out).expect("a key array");
-        assert_eq!(&out[..], b"*2\r\n$1\r\na\r\n$2\r\nbc\r\n");
-        out.clear();
-        let scan = b"*2\r\n$2\r\n17\r\n*1\r\n$9\r\nu:alice:a\r\n";
-        strip_scan_reply(scan, &ns, &mut out).expect("a SCAN reply");
-        assert_eq!(&out[..], b"*2\r\n$2\r\n17\r\n*1\r\n$1\r\na\r\n");
-        out.clear();
-        strip_key_array(b"*-1\r\n", &ns, &mut out).expect("a null array");
-        assert_eq!(&out[..], b"*-1\r\n");
-        assert!(strip_key_array(b"+OK\r\n", &ns, &mut out).is_err());
-        assert!(strip_scan_reply(b"*1\r\n$1\r\n0\r\n", &ns, &mut out).is_err());
     }
 }

@@ -9,6 +9,7 @@
 
 use crate::commands::{Access, KeyError, Keys, Spec, locate, lookup};
 use crate::protocol::Args;
+use crate::scripts::ApprovedScripts;
 
 /// What the caller's token permits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,6 +56,7 @@ pub enum Refusal {
     NoAuth,
     /// `-NOPERM …`: not served through the gate, or not with this token's scopes.
     NoPerm(&'static str),
+    NoPermOwned(String),
     /// `-ERR …`: a command whose arguments do not fit it.
     Err(String),
 }
@@ -65,6 +67,7 @@ impl Refusal {
         match self {
             Self::NoAuth => ("NOAUTH", "Authentication required."),
             Self::NoPerm(message) => ("NOPERM", message),
+            Self::NoPermOwned(message) => ("NOPERM", message),
             Self::Err(message) => ("ERR", message),
         }
     }
@@ -88,6 +91,7 @@ pub fn decide(
     buf: &[u8],
     authenticated: bool,
     permissions: Permissions,
+    scripts: &ApprovedScripts,
     keys: &mut Vec<usize>,
 ) -> Result<Decision, Refusal> {
     keys.clear();
@@ -149,6 +153,16 @@ pub fn decide(
         }
         _ => {}
     }
+    match spec.name {
+        "EVAL" | "EVAL_RO" => {
+            let script = args.get(buf, 1).unwrap_or_default();
+            scripts.approve(script).map_err(|e| Refusal::NoPermOwned(e.to_string()))?;
+        }
+        "EVALSHA" | "EVALSHA_RO" if !scripts.is_approved(args.get(buf, 1).unwrap_or_default()) => {
+            return Err(Refusal::NoPerm("EVALSHA runs only scripts this gate has read: send the script with EVAL"));
+        }
+        _ => {}
+    }
     locate(spec, args, buf, keys).map_err(|e| match e {
         KeyError::Unconfinable(why) => Refusal::NoPerm(why),
         KeyError::Arity | KeyError::Count => {
@@ -173,7 +187,7 @@ mod tests {
         let input = format!("{line}\r\n");
         let mut args = Args::default();
         parse_command(input.as_bytes(), &Limits::CLIENT, &mut args).ok();
-        decide(&args, input.as_bytes(), authenticated, permissions, &mut Vec::new())
+        decide(&args, input.as_bytes(), authenticated, permissions, &ApprovedScripts::default(), &mut Vec::new())
     }
 
     #[test]
@@ -230,8 +244,31 @@ mod tests {
         assert!(matches!(decided("SORT k BY w_*", true, WRITE), Err(Refusal::NoPerm(_))));
         assert!(matches!(decided("MIGRATE h 1 k 0 10", true, WRITE), Err(Refusal::NoPerm(_))));
         assert!(matches!(decided("CLIENT KILL ID 1", true, WRITE), Err(Refusal::NoPerm(_))));
-        assert!(matches!(decided("EVAL s 5 a", true, WRITE), Err(Refusal::Err(_))));
+        assert!(matches!(decided("EVAL \"return 1\" 5 a", true, WRITE), Err(Refusal::Err(_))));
+        assert!(matches!(
+            decided("EVAL \"return redis.call('GET', 'x')\" 0", true, WRITE),
+            Err(Refusal::NoPermOwned(_))
+        ));
+        assert!(matches!(
+            decided("EVALSHA e0e1f9fabfc9d4800c877a703b823ac0578ff8db 0", true, WRITE),
+            Err(Refusal::NoPerm(_))
+        ));
         assert!(matches!(decided("KEYS a b", true, WRITE), Err(Refusal::Err(_))));
+    }
+
+    #[test]
+    fn evalsha_runs_what_an_eval_through_the_gate_approved() {
+        let scripts = ApprovedScripts::default();
+        let run = |line: &str| {
+            let input = format!("{line}\r\n");
+            let mut args = Args::default();
+            parse_command(input.as_bytes(), &Limits::CLIENT, &mut args).ok();
+            decide(&args, input.as_bytes(), true, WRITE, &scripts, &mut Vec::new())
+        };
+        let sha = crate::scripts::sha1_hex(b"return redis.call('GET', KEYS[1])");
+        assert!(run(&format!("EVALSHA {sha} 1 k")).is_err());
+        assert!(matches!(run("EVAL \"return redis.call('GET', KEYS[1])\" 1 k"), Ok(Decision::Forward { .. })));
+        assert!(matches!(run(&format!("EVALSHA {sha} 1 k")), Ok(Decision::Forward { .. })));
     }
 
     #[test]

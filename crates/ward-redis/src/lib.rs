@@ -8,6 +8,7 @@
 //!   stripped.
 //! - [`replies`] — replies that carry keys, channels or patterns, given back without the
 //!   prefix.
+//! - [`scripts`] — EVAL scripts served only when every key they call comes from `KEYS[…]`.
 //! - [`dispatch`] — one command's fate, sans IO: refused (`-NOAUTH`, `-NOPERM`), answered by
 //!   the gate, or sent on with its keys located and its reply's shape known.
 
@@ -16,3 +17,4 @@ pub mod dispatch;
 pub mod namespace;
 pub mod protocol;
 pub mod replies;
+pub mod scripts;

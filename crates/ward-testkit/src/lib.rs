@@ -3,6 +3,7 @@
 //! - [`oidc`] — `FakeIssuer`, any OIDC issuer's tokens with any claims.
 //! - [`gate`] — the PostgreSQL gate's fixtures: a SCRAM cluster with service accounts and RLS, and `TestGate`.
 //! - [`pg`] — fresh PostgreSQL databases, on a given server or a throwaway cluster.
+//! - [`redis`] — a Redis server: the given one, or a throwaway `redis-server`.
 //! - [`issuer`] — `TestIssuer`, the real HTTP server in-process on port 0.
 //! - [`browser`] — `HttpBrowser`: cookies, forms and redirects, for the sign-in flows over HTTP.
 //! - [`chromium`] — headless Chromium over WebDriver, and a loopback callback server.
@@ -14,6 +15,7 @@ pub mod gate;
 pub mod issuer;
 pub mod oidc;
 pub mod pg;
+pub mod redis;
 pub mod store;
 
 pub use browser::{HttpBrowser, Page};

@@ -8,4 +8,4 @@ pub mod keys;
 pub mod table;
 
 pub use keys::{KeyError, locate};
-pub use table::{Access, Keys, Spec, lookup};
+pub use table::{Access, Keys, Spec, commands_with_keys, lookup};

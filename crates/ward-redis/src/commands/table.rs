@@ -354,6 +354,13 @@ pub static COMMANDS: &[Spec] = &[
     spec("ZUNIONSTORE", Write, STORE_COUNTED),
 ];
 
+/// Served commands whose keys the gate locates by position (not channels, not refused).
+pub fn commands_with_keys() -> impl Iterator<Item = &'static Spec> {
+    COMMANDS
+        .iter()
+        .filter(|s| s.access != Access::Admin && !matches!(s.keys, Keys::None | Keys::Unsafe | Keys::Channels { .. }))
+}
+
 /// The command named `name`, in any case; `None` for a command the gate does not serve.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     const LONGEST: usize = 24;

@@ -137,9 +137,8 @@ fn round_trip(database: Option<&str>) {
 
     let rotated = json(&run(&["client", "rotate-secret", "reporting", "--json"]));
     assert_ne!(rotated["client_secret"].as_str().unwrap_or_default(), secret);
-    assert!(
-        fail(&["client", "rotate-secret", public["client_id"].as_str().unwrap_or_default()]).contains("not a secret")
-    );
+    let refused = fail(&["client", "rotate-secret", public["client_id"].as_str().unwrap_or_default()]);
+    assert!(refused.contains("not a secret"), "{refused}");
 
     assert!(fail(&["scope", "delete", "db:read"]).contains("still allowed for clients: reporting"));
     run(&["client", "delete", "reporting"]);

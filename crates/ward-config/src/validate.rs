@@ -126,6 +126,7 @@ fn validate_gates(config: &Config) -> Result<(), String> {
     for (kind, gate) in config.gate.all_shared() {
         validate_shared(config, &format!("{kind} on {}", gate.listen), &gate)?;
     }
+    validate_redis_gates(config)?;
     for gate in &config.gate.postgres {
         let name = format!("gate.postgres on {}", gate.listen);
         if let Some(rule) = gate.roles.iter().find(|r| !gate.accounts.contains_key(&r.account)) {
@@ -178,6 +179,37 @@ fn validate_shared(config: &Config, name: &str, gate: &crate::gate::SharedGateFi
     }
     if gate.threads == 0 {
         return Err(format!("{name}: threads must be at least 1"));
+    }
+    Ok(())
+}
+
+fn validate_redis_gates(config: &Config) -> Result<(), String> {
+    for gate in &config.gate.redis {
+        let name = format!("gate.redis on {}", gate.listen);
+        if let Some(rule) = gate.roles.iter().find(|r| !gate.accounts.contains_key(&r.account)) {
+            return Err(format!("{name}: role {:?} maps to unknown account {:?}", rule.role, rule.account));
+        }
+        if gate.upstream.tls == crate::gate::UpstreamTls::Prefer {
+            return Err(format!(
+                "{name}: upstream.tls = \"prefer\" has no meaning for Redis (it speaks TLS from the first byte or \
+                 not at all); use disable, require or verify-full"
+            ));
+        }
+        if gate.upstream.tls == crate::gate::UpstreamTls::VerifyFull && gate.upstream.ca_file.is_none() {
+            return Err(format!("{name}: upstream.tls = \"verify-full\" needs upstream.ca_file"));
+        }
+        if gate.pool_size == 0 {
+            return Err(format!("{name}: pool_size must be at least 1"));
+        }
+        if gate.threads > gate.pool_size {
+            return Err(format!("{name}: threads must be at most pool_size ({})", gate.pool_size));
+        }
+        if gate.key_prefix.is_empty() {
+            return Err(format!("{name}: key_prefix must not be empty: every identity needs a namespace"));
+        }
+        if gate.scopes.read.is_empty() || gate.scopes.write.is_empty() {
+            return Err(format!("{name}: scopes.read and scopes.write must be named"));
+        }
     }
     Ok(())
 }

@@ -9,11 +9,13 @@
 //! - [`replies`] — replies that carry keys, channels or patterns, given back without the
 //!   prefix.
 //! - [`scripts`] — EVAL scripts served only when every key they call comes from `KEYS[…]`.
+//! - [`gate`] — the listener, sessions and upstream pools: `start(…)`.
 //! - [`dispatch`] — one command's fate, sans IO: refused (`-NOAUTH`, `-NOPERM`), answered by
 //!   the gate, or sent on with its keys located and its reply's shape known.
 
 pub mod commands;
 pub mod dispatch;
+pub mod gate;
 pub mod namespace;
 pub mod protocol;
 pub mod replies;

@@ -42,6 +42,12 @@ fn parse_url(url: &str) -> Result<RedisServer> {
     Ok(RedisServer { host: host.to_owned(), port: port.parse().context("a port number")? })
 }
 
+/// A `redis-server` of this test's own (for tests that change server-wide state, such as ACL
+/// users), stopped when the process exits.
+pub fn private_server() -> Result<RedisServer> {
+    start_throwaway()
+}
+
 fn start_throwaway() -> Result<RedisServer> {
     let dir = tempfile::Builder::new().prefix("ward-testredis-").tempdir()?.keep();
     let port = free_port()?;

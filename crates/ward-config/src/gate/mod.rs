@@ -2,6 +2,7 @@
 //!
 //! - [`trust`] — `[[trust]]`: issuers whose tokens gates accept.
 //! - [`postgres`] — `[[gate.postgres]]`.
+//! - [`redis`] — `[[gate.redis]]`.
 //!
 //! **How fields every gate kind shares are laid out.** Each gate kind is its own array of
 //! tables (`[[gate.postgres]]`, and the kinds that follow), and the fields every kind has —
@@ -14,6 +15,7 @@
 //! and [`validate_shared`](crate::validate) checks them once for every kind.
 
 pub mod postgres;
+pub mod redis;
 pub mod trust;
 
 use std::net::SocketAddr;
@@ -23,22 +25,25 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use postgres::*;
+pub use redis::*;
 pub use trust::*;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GateConfig {
     pub postgres: Vec<PostgresGateConfig>,
+    pub redis: Vec<RedisGateConfig>,
 }
 
 impl GateConfig {
     /// Every gate's shared fields, whatever its kind, with the kind's name.
     pub fn all_shared(&self) -> impl Iterator<Item = (&'static str, SharedGateFields<'_>)> {
-        self.postgres.iter().map(|g| (PostgresGateConfig::KIND, g.shared()))
+        let postgres = self.postgres.iter().map(|g| (PostgresGateConfig::KIND, g.shared()));
+        postgres.chain(self.redis.iter().map(|g| (RedisGateConfig::KIND, g.shared())))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.postgres.is_empty()
+        self.postgres.is_empty() && self.redis.is_empty()
     }
 }
 

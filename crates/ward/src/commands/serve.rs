@@ -83,6 +83,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::info!(listen = %addr, %upstream, threads = gate.threads, "PostgreSQL gate ready");
             tasks.spawn(started.running.join());
         }
+        for gate in &config.gate.redis {
+            let stop = stop_rx.clone();
+            let verifier = deps.verifier.clone();
+            let started =
+                ward_redis::gate::start(gate, verifier, deps.clock.clone(), env, move || stopped(stop.clone()))
+                    .await
+                    .with_context(|| format!("Redis gate on {}", gate.listen))?;
+            let upstream = format!("{}:{}/{}", gate.upstream.host, gate.upstream.port, gate.upstream.database);
+            let addr = started.running.local_addr();
+            tracing::info!(listen = %addr, %upstream, threads = gate.threads, "Redis gate ready");
+            tasks.spawn(started.running.join());
+        }
     }
 
     tokio::select! {

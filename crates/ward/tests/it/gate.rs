@@ -97,17 +97,9 @@ accounts.svc_reader = {{ password = "reader-secret" }}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ward_client_credentials_token_reaches_postgres_as_its_role() {
     let db = gate_db().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (http, port) = (ward_testkit::pg::free_port().unwrap(), ward_testkit::pg::free_port().unwrap());
-    let issuer = format!("http://127.0.0.1:{http}");
+    let node = crate::Node::new();
     let config = format!(
-        r#"
-issuer = "{issuer}"
-listen = "127.0.0.1:{http}"
-
-[[trust]]
-issuer = "{issuer}"
-
+        r#"{head}
 [[gate.postgres]]
 listen = "127.0.0.1:{port}"
 upstream = {{ host = "127.0.0.1", port = {pg}, database = "app" }}
@@ -116,15 +108,12 @@ roles = [{{ role = "writer", account = "svc_writer" }}, {{ role = "reader", acco
 accounts.svc_writer = {{ password = "writer-secret" }}
 accounts.svc_reader = {{ password = "reader-secret" }}
 "#,
+        head = node.config_head(""),
+        port = node.port,
         pg = db.cluster.port,
     );
-    let child = serve(dir.path(), &config, port, &[], Stdio::null()).await;
-    let admin = |args: &[&str]| {
-        let mut cmd = ward(&dir.path().join("data"));
-        cmd.arg("--config").arg(dir.path().join("ward.toml")).arg("admin").args(args);
-        crate::run_ok(&mut cmd)
-    };
-    let created = crate::json(&admin(&[
+    let child = serve(node.dir.path(), &config, node.port, &[], Stdio::null()).await;
+    let created = crate::json(&node.admin(&[
         "client",
         "create",
         "--name",
@@ -138,18 +127,10 @@ accounts.svc_reader = {{ password = "reader-secret" }}
         "--json",
     ]));
     assert_eq!(created["roles"], serde_json::json!(["reader"]));
-    let secret = created["client_secret"].as_str().unwrap().to_owned();
-    let response = reqwest::Client::new()
-        .post(format!("{issuer}/oauth/token"))
-        .basic_auth("reporting", Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    let body: serde_json::Value = response.json().await.unwrap();
-    let token = body["access_token"].as_str().unwrap().to_owned();
+    let token = node.client_credentials("reporting", created["client_secret"].as_str().unwrap()).await;
 
-    let out = psql(format!("host=127.0.0.1 port={port} dbname=app user=reporting sslmode=disable"), &token, WHO).await;
+    let conninfo = format!("host=127.0.0.1 port={} dbname=app user=reporting sslmode=disable", node.port);
+    let out = psql(conninfo, &token, WHO).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "svc_reader|reporting|{\"reader\"}");
     stop(child).await;

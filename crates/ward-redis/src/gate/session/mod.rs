@@ -1,0 +1,419 @@
+//! One client, from accept to close. Commands are read whole and pipelined as they came; each
+//! is refused, answered by the gate, or rewritten into the caller's namespace and sent on. A
+//! queue of what each command is owed keeps every reply — Redis's and the gate's own — in the
+//! order the commands came, and says how each reply is given back (keys stripped, a
+//! transaction's replies each by its command's shape).
+//!
+//! - [`auth`] — the connection commands the gate answers itself.
+//! - [`replies`] — Redis's replies, given back in order.
+
+mod auth;
+mod replies;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use ward_gate::RefusalReason;
+use ward_gate::audit::{AuditEvent, EventKind, Who};
+use ward_gate::stream::ClientStream;
+use ward_gate::watch::{IdleWatch, after, time_left};
+use ward_token::remote::Identity;
+
+use super::Gate;
+use super::upstream::{Lease, Pool};
+use crate::dispatch::{Decision, Permissions, ReplyShape, decide};
+use crate::namespace::{Namespace, rewrite, rewrite_scan};
+use crate::protocol::{Args, Limits, encode, parse_command};
+
+/// What the client is owed, in order.
+enum Owed {
+    /// Redis's reply to a command, given back by its shape.
+    Reply(ReplyShape),
+    /// An answer the gate gives itself.
+    Local(Vec<u8>),
+    /// `+QUEUED` (or an error) for a command inside MULTI; its shape is kept for EXEC.
+    Queued(ReplyShape),
+    /// EXEC's array: each element by the shape of the command it answers.
+    Exec,
+    /// DISCARD's `+OK`: the transaction's shapes are dropped.
+    Discard,
+    /// Redis's reply is not shown; these bytes are, instead (EXEC of a transaction the gate
+    /// refused part of becomes a DISCARD upstream and `-EXECABORT` here).
+    Instead(Vec<u8>),
+    /// RESP2: from here on the connection is in subscribed mode.
+    Subscribed,
+}
+
+/// The authenticated caller.
+struct Caller {
+    identity: Arc<Identity>,
+    account: String,
+    namespace: Namespace,
+    permissions: Permissions,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    ClientLeft,
+    ClientFailed,
+    BackendFailed,
+    ProtocolError,
+    TokenExpired,
+    ClientIdle,
+    AuthTimeout,
+}
+
+impl End {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientLeft => "ClientLeft",
+            Self::ClientFailed => "ClientFailed",
+            Self::BackendFailed => "BackendFailed",
+            Self::ProtocolError => "ProtocolError",
+            Self::TokenExpired => "TokenExpired",
+            Self::ClientIdle => "ClientIdle",
+            Self::AuthTimeout => "AuthTimeout",
+        }
+    }
+}
+
+pub async fn run(gate: &Gate, stream: TcpStream, peer: SocketAddr) {
+    let mut client = ClientStream::Plain(stream);
+    if let Some(acceptor) = &gate.tls {
+        let handshake = tokio::time::timeout(gate.config.auth_timeout, client.upgrade(acceptor)).await;
+        if !matches!(handshake, Ok(Ok(()))) {
+            audit_refused(gate, peer, RefusalReason::Tls);
+            return;
+        }
+    }
+    let mut session = Session::new(gate, peer, client);
+    let end = session.serve().await;
+    session.finish(end).await;
+}
+
+/// Too many clients: told so, as Redis tells it, without reading what they sent.
+pub async fn refuse_busy(gate: &Gate, mut stream: TcpStream, peer: SocketAddr) {
+    tracing::warn!(client = %peer, "redis gate at max_client_connections; refusing");
+    audit_refused(gate, peer, RefusalReason::TooManyClients);
+    let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+}
+
+fn audit_refused(gate: &Gate, peer: SocketAddr, reason: RefusalReason) {
+    metrics::counter!("ward_redis_auth_failures_total", "reason" => reason.as_str()).increment(1);
+    AuditEvent {
+        kind: EventKind::refused(reason),
+        protocol: super::PROTOCOL,
+        gate: gate.config.listen,
+        client_addr: peer,
+        who: None,
+    }
+    .emit();
+}
+
+struct Session<'a> {
+    gate: &'a Gate,
+    peer: SocketAddr,
+    started: Instant,
+    client: ClientStream,
+    from_client: BytesMut,
+    to_client: BytesMut,
+    to_upstream: BytesMut,
+    args: Args,
+    keys: Vec<usize>,
+    /// The RESP version the client speaks.
+    protocol: u8,
+    caller: Option<Caller>,
+    pool: Option<&'a Pool>,
+    upstream: Option<Lease>,
+    owed: VecDeque<Owed>,
+    /// Sending side: inside MULTI, and whether the gate refused a command of it.
+    multi: Option<bool>,
+    /// Receiving side: the shapes of the commands Redis queued, for EXEC's reply.
+    queued: Vec<ReplyShape>,
+    /// RESP2 subscribed mode: arrays naming a pub/sub event are messages, not replies.
+    subscribed: bool,
+    quitting: bool,
+    idle: IdleWatch,
+}
+
+impl<'a> Session<'a> {
+    fn new(gate: &'a Gate, peer: SocketAddr, client: ClientStream) -> Self {
+        Self {
+            gate,
+            peer,
+            started: Instant::now(),
+            client,
+            from_client: BytesMut::with_capacity(16 * 1024),
+            to_client: BytesMut::new(),
+            to_upstream: BytesMut::new(),
+            args: Args::default(),
+            keys: Vec::new(),
+            protocol: 2,
+            caller: None,
+            pool: None,
+            upstream: None,
+            owed: VecDeque::new(),
+            multi: None,
+            queued: Vec::new(),
+            subscribed: false,
+            quitting: false,
+            idle: IdleWatch::new(gate.config.client_idle_timeout),
+        }
+    }
+
+    async fn serve(&mut self) -> End {
+        let auth_deadline = tokio::time::sleep(self.gate.config.auth_timeout);
+        tokio::pin!(auth_deadline);
+        loop {
+            self.idle.touch(self.owed.is_empty());
+            let expiry = self.expires_in();
+            let authenticated = self.caller.is_some();
+            let end = tokio::select! {
+                () = &mut auth_deadline, if !authenticated => Some(End::AuthTimeout),
+                () = after(expiry) => Some(End::TokenExpired),
+                () = self.idle.expired() => Some(End::ClientIdle),
+                read = self.client.read_buf(&mut self.from_client), if !self.quitting => match read {
+                    Ok(0) | Err(_) => Some(End::ClientLeft),
+                    Ok(_) => self.on_client_bytes().await.err(),
+                },
+                read = read_upstream(&mut self.upstream) => match read {
+                    Ok(()) => self.on_upstream_bytes().err(),
+                    Err(_) => Some(End::BackendFailed),
+                },
+            };
+            if let Some(end) = end {
+                return end;
+            }
+            if let Err(end) = self.flush().await {
+                return end;
+            }
+            if self.quitting && self.owed.is_empty() {
+                return End::ClientLeft;
+            }
+        }
+    }
+
+    fn expires_in(&self) -> Option<std::time::Duration> {
+        let caller = self.caller.as_ref().filter(|_| self.gate.config.close_on_expiry)?;
+        Some(time_left(caller.identity.expires_at, self.gate.clock.as_ref()))
+    }
+
+    /// Every whole command in the buffer, in order; then one write upstream.
+    async fn on_client_bytes(&mut self) -> Result<(), End> {
+        let mut buf = std::mem::take(&mut self.from_client);
+        let limits = Limits { max_bulk: self.gate.config.max_bulk, ..Limits::CLIENT };
+        let outcome = loop {
+            match parse_command(&buf, &limits, &mut self.args) {
+                Ok(Some(taken)) => {
+                    let result = self.on_command(&buf[..taken]).await;
+                    buf.advance(taken);
+                    if let Err(end) = result {
+                        break Err(end);
+                    }
+                    if self.quitting {
+                        break Ok(());
+                    }
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => {
+                    // As Redis does: the error, then the connection closes.
+                    self.local_error("ERR", &format!("Protocol error: {e}"));
+                    self.emit_due();
+                    let _ = self.flush().await;
+                    break Err(End::ProtocolError);
+                }
+            }
+        };
+        self.from_client = buf;
+        outcome?;
+        self.emit_due();
+        self.send_upstream().await
+    }
+
+    async fn on_command(&mut self, command: &[u8]) -> Result<(), End> {
+        let permissions = self.caller.as_ref().map(|c| c.permissions).unwrap_or_default();
+        let decision =
+            decide(&self.args, command, self.caller.is_some(), permissions, &self.gate.scripts, &mut self.keys);
+        match decision {
+            Ok(Decision::Nothing) => {}
+            Ok(Decision::Own(own)) => self.own(own, command).await?,
+            Ok(Decision::Forward { spec, patterns, reply }) => self.forward(spec.name, patterns, reply, command),
+            Err(refusal) => {
+                if let Some(failed) = self.multi.as_mut() {
+                    *failed = true;
+                }
+                let (code, message) = refusal.code_and_message();
+                self.local_error(code, message);
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites the command into the caller's namespace, and notes what it is owed.
+    fn forward(&mut self, name: &str, patterns: bool, shape: ReplyShape, command: &[u8]) {
+        let Some(caller) = &self.caller else { return };
+        let mut owed = match self.multi {
+            Some(_) if !matches!(name, "EXEC" | "DISCARD" | "MULTI" | "WATCH") => Owed::Queued(shape),
+            _ => Owed::Reply(shape),
+        };
+        match name {
+            "MULTI" => self.multi = Some(false),
+            "DISCARD" => {
+                self.multi = None;
+                owed = Owed::Discard;
+            }
+            "EXEC" => {
+                let refused_part = self.multi.take() == Some(true);
+                if refused_part {
+                    self.to_upstream.extend_from_slice(b"*1\r\n$7\r\nDISCARD\r\n");
+                    let abort = b"-EXECABORT Transaction discarded because of previous errors.\r\n".to_vec();
+                    self.owed.push_back(Owed::Instead(abort));
+                    return;
+                }
+                owed = Owed::Exec;
+            }
+            _ => {}
+        }
+        if name == "SCAN" {
+            rewrite_scan(&self.args, command, &caller.namespace, &mut self.to_upstream);
+        } else {
+            rewrite(&self.args, command, &self.keys, patterns, &caller.namespace, &mut self.to_upstream);
+        }
+        if shape == ReplyShape::PubSub {
+            // Confirmations and messages come as pub/sub events, not as replies.
+            if self.protocol == 2 && name.ends_with("SUBSCRIBE") && !name.contains("UNSUB") && !self.subscribed {
+                self.owed.push_back(Owed::Subscribed);
+            }
+            return;
+        }
+        self.owed.push_back(owed);
+    }
+
+    fn refused(&self, reason: RefusalReason) {
+        audit_refused(self.gate, self.peer, reason);
+    }
+
+    fn local(&mut self, reply: Vec<u8>) {
+        self.owed.push_back(Owed::Local(reply));
+    }
+
+    fn local_error(&mut self, code: &str, message: &str) {
+        let mut out = BytesMut::new();
+        encode::error(&mut out, code, message);
+        self.local(out.to_vec());
+    }
+
+    /// The gate's own answers that are due: those no Redis reply comes before.
+    fn emit_due(&mut self) {
+        while let Some(Owed::Local(_)) = self.owed.front() {
+            if let Some(Owed::Local(reply)) = self.owed.pop_front() {
+                self.to_client.extend_from_slice(&reply);
+            }
+        }
+    }
+
+    /// Waits until everything owed before now has been given (RESET).
+    async fn drain_owed(&mut self) -> Result<(), End> {
+        self.send_upstream().await?;
+        while self.owed.iter().any(|o| !matches!(o, Owed::Local(_))) {
+            read_upstream(&mut self.upstream).await.map_err(|_| End::BackendFailed)?;
+            self.on_upstream_bytes()?;
+        }
+        self.emit_due();
+        Ok(())
+    }
+
+    async fn send_upstream(&mut self) -> Result<(), End> {
+        if self.to_upstream.is_empty() {
+            return Ok(());
+        }
+        let Some(lease) = self.upstream.as_mut() else {
+            self.to_upstream.clear();
+            return Err(End::BackendFailed);
+        };
+        let sent = lease.conn.stream.write_all(&self.to_upstream).await;
+        self.to_upstream.clear();
+        sent.map_err(|_| End::BackendFailed)
+    }
+
+    async fn flush(&mut self) -> Result<(), End> {
+        if self.to_client.is_empty() {
+            return Ok(());
+        }
+        let sent = self.client.write_all(&self.to_client).await;
+        self.to_client.clear();
+        if self.to_client.capacity() > 64 * 1024 {
+            self.to_client = BytesMut::new();
+        }
+        sent.map_err(|_| End::ClientFailed)
+    }
+
+    /// Gives the upstream connection back: after RESET and a fresh login when nothing is
+    /// owed, closed otherwise.
+    async fn release_upstream(&mut self) {
+        let Some(lease) = self.upstream.take() else { return };
+        metrics::gauge!("ward_redis_sessions_active").decrement(1.0);
+        let settled = self.owed.iter().all(|o| matches!(o, Owed::Local(_)));
+        if let (Some(pool), true) = (self.pool, settled) {
+            pool.release(lease).await;
+        }
+    }
+
+    async fn finish(&mut self, end: End) {
+        match end {
+            End::TokenExpired => self.write_error("ERR", "the access token of this session has expired").await,
+            End::ClientIdle => self.write_error("ERR", "idle client timeout").await,
+            End::AuthTimeout => {
+                self.refused(RefusalReason::Timeout);
+                self.write_error("NOAUTH", "authentication timed out").await;
+            }
+            _ => {}
+        }
+        let was_authenticated = self.caller.is_some();
+        self.release_upstream().await;
+        if was_authenticated {
+            self.audit(EventKind::Disconnect {
+                duration_ms: self.started.elapsed().as_millis() as u64,
+                bytes_in: None,
+                bytes_out: None,
+                outcome: end.as_str(),
+                pool_mode: None,
+            });
+        }
+    }
+
+    async fn write_error(&mut self, code: &str, message: &str) {
+        let mut out = BytesMut::new();
+        encode::error(&mut out, code, message);
+        let _ = self.client.write_all(&out).await;
+    }
+
+    fn audit(&self, kind: EventKind<'_>) {
+        let Some(caller) = &self.caller else { return };
+        AuditEvent {
+            kind,
+            protocol: super::PROTOCOL,
+            gate: self.gate.config.listen,
+            client_addr: self.peer,
+            who: Some(Who::new(&caller.identity, &caller.account)),
+        }
+        .emit();
+    }
+}
+
+/// Reads more from the upstream connection; never completes without one.
+async fn read_upstream(upstream: &mut Option<Lease>) -> std::io::Result<()> {
+    match upstream {
+        Some(lease) => match lease.conn.stream.read_buf(&mut lease.conn.buf).await? {
+            0 => Err(std::io::ErrorKind::UnexpectedEof.into()),
+            _ => Ok(()),
+        },
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,138 @@
+//! Replies from Redis, given back in the order the commands came: keys stripped by each
+//! command's shape, a transaction's replies each by its command's, pub/sub events (RESP3
+//! pushes, RESP2 subscribed mode) whenever they come.
+
+use bytes::{Buf, BytesMut};
+
+use super::{End, Owed, Session};
+use crate::dispatch::ReplyShape;
+use crate::namespace::Namespace;
+use crate::protocol::{Limits, RespError, frame_len};
+use crate::replies::give_back;
+
+impl Session<'_> {
+    /// Every whole reply read from Redis, given back in order.
+    pub(super) fn on_upstream_bytes(&mut self) -> Result<(), End> {
+        let Some(lease) = self.upstream.as_mut() else { return Ok(()) };
+        let mut buf = std::mem::take(&mut lease.conn.buf);
+        let result = loop {
+            let len = match frame_len(&buf, &Limits::SERVER) {
+                Ok(Some(len)) => len,
+                Ok(None) => break Ok(()),
+                Err(_) => break Err(End::BackendFailed),
+            };
+            let routed = self.on_reply(&buf[..len]);
+            buf.advance(len);
+            if let Err(end) = routed {
+                break Err(end);
+            }
+        };
+        if let Some(lease) = self.upstream.as_mut() {
+            lease.conn.buf = buf;
+        }
+        result
+    }
+
+    fn on_reply(&mut self, reply: &[u8]) -> Result<(), End> {
+        self.emit_due();
+        let Some(caller) = &self.caller else { return Err(End::BackendFailed) };
+        let ns = &caller.namespace;
+        let pubsub_event = reply.first() == Some(&b'>') || (self.subscribed && is_pubsub_event(reply));
+        let given = if pubsub_event {
+            if self.subscribed && is_last_unsubscribe(reply) {
+                self.subscribed = false;
+            }
+            give_back(ReplyShape::PubSub, reply, ns, &mut self.to_client)
+        } else {
+            match self.owed.pop_front() {
+                Some(Owed::Reply(shape)) => give_back(shape, reply, ns, &mut self.to_client),
+                Some(Owed::Queued(shape)) => {
+                    if reply == b"+QUEUED\r\n" {
+                        self.queued.push(shape);
+                    }
+                    give_back(ReplyShape::AsIs, reply, ns, &mut self.to_client)
+                }
+                Some(Owed::Exec) => {
+                    let shapes = std::mem::take(&mut self.queued);
+                    give_back_exec(reply, &shapes, ns, &mut self.to_client)
+                }
+                Some(Owed::Discard) => {
+                    self.queued.clear();
+                    give_back(ReplyShape::AsIs, reply, ns, &mut self.to_client)
+                }
+                Some(Owed::Instead(bytes)) => {
+                    self.queued.clear();
+                    self.to_client.extend_from_slice(&bytes);
+                    Ok(())
+                }
+                Some(Owed::Subscribed) => {
+                    self.subscribed = true;
+                    give_back(ReplyShape::PubSub, reply, ns, &mut self.to_client)
+                }
+                // A reply nobody asked for: the upstream is not where the gate thinks.
+                Some(Owed::Local(_)) | None => return Err(End::BackendFailed),
+            }
+        };
+        given.map_err(|e| {
+            tracing::warn!(error = %e, "a reply from Redis could not be given back");
+            End::BackendFailed
+        })?;
+        self.emit_due();
+        Ok(())
+    }
+}
+
+/// RESP2 subscribed mode: an array whose first element names a pub/sub event.
+fn is_pubsub_event(reply: &[u8]) -> bool {
+    const EVENTS: [&[u8]; 9] = [
+        b"message",
+        b"pmessage",
+        b"smessage",
+        b"subscribe",
+        b"unsubscribe",
+        b"psubscribe",
+        b"punsubscribe",
+        b"ssubscribe",
+        b"sunsubscribe",
+    ];
+    reply.first() == Some(&b'*')
+        && first_bulk(reply).is_some_and(|kind| EVENTS.iter().any(|e| kind.eq_ignore_ascii_case(e)))
+}
+
+/// The first element of an array, if it is a bulk string.
+fn first_bulk(reply: &[u8]) -> Option<&[u8]> {
+    let header_end = reply.windows(2).position(|w| w == b"\r\n")? + 2;
+    let rest = reply.get(header_end..)?;
+    if rest.first() != Some(&b'$') {
+        return None;
+    }
+    let len_end = rest.windows(2).position(|w| w == b"\r\n")?;
+    let len: usize = std::str::from_utf8(&rest[1..len_end]).ok()?.parse().ok()?;
+    rest.get(len_end + 2..len_end + 2 + len)
+}
+
+/// An unsubscribe confirmation that leaves no subscription.
+fn is_last_unsubscribe(reply: &[u8]) -> bool {
+    first_bulk(reply).is_some_and(|kind| kind.ends_with(b"unsubscribe")) && reply.ends_with(b":0\r\n")
+}
+
+/// EXEC's reply: an array of the queued commands' replies, each given back by its shape (a
+/// null or an error as it came).
+fn give_back_exec(reply: &[u8], shapes: &[ReplyShape], ns: &Namespace, out: &mut BytesMut) -> Result<(), RespError> {
+    if reply.first() != Some(&b'*') || reply.starts_with(b"*-1") {
+        out.extend_from_slice(reply);
+        return Ok(());
+    }
+    let header_end = reply.windows(2).position(|w| w == b"\r\n").ok_or(RespError::Malformed("EXEC reply"))? + 2;
+    out.extend_from_slice(&reply[..header_end]);
+    let mut at = header_end;
+    let mut i = 0;
+    while at < reply.len() {
+        let len = frame_len(&reply[at..], &Limits::SERVER)?.ok_or(RespError::Malformed("EXEC reply"))?;
+        let shape = shapes.get(i).copied().unwrap_or(ReplyShape::AsIs);
+        give_back(shape, &reply[at..at + len], ns, out)?;
+        at += len;
+        i += 1;
+    }
+    Ok(())
+}

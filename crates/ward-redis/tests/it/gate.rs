@@ -251,6 +251,9 @@ async fn blocking_pops_and_pub_sub_stay_in_the_namespace() -> Result<()> {
     assert_eq!(pusher.call(&["RPUSH", "jobs", "job-1"]).await?, ":1\r\n");
     assert_eq!(waiter.reply().await?, "*2\r\n$4\r\njobs\r\n$5\r\njob-1\r\n");
 
+    // Unsubscribing before subscribing is answered like any command.
+    assert_eq!(waiter.call(&["UNSUBSCRIBE", "nothing"]).await?, "*3\r\n$11\r\nunsubscribe\r\n$7\r\nnothing\r\n:0\r\n");
+    assert_eq!(waiter.call(&["GET", "still-works"]).await?, "$-1\r\n");
     assert_eq!(waiter.call(&["SUBSCRIBE", "news"]).await?, "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
     assert_eq!(stranger.call(&["PUBLISH", "news", "not for frank"]).await?, ":0\r\n");
     assert_eq!(pusher.call(&["PUBLISH", "news", "hello"]).await?, ":1\r\n");
@@ -320,6 +323,11 @@ async fn sessions_end_when_their_token_expires_or_they_never_authenticate() -> R
     let reply = silent.reply().await?;
     assert!(reply.starts_with("-NOAUTH authentication timed out"), "{reply}");
     assert!(silent.closed().await);
+    // After RESET the clock starts again: a client signed in long enough is not cut off.
+    let mut resetting = s.signed_in("kate").await?;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(resetting.call(&["RESET"]).await?, "+RESET\r\n");
+    assert_eq!(resetting.call(&["PING"]).await?, "+PONG\r\n");
 
     let now = ward_core::Clock::now(&ward_core::SystemClock);
     let claims = s.issuer.claims("kate", &["cache"], json!({ "scope": "cache:read", "exp": now + 2 }));
@@ -359,9 +367,11 @@ async fn watch_reauth_and_reset_behave_as_in_redis() -> Result<()> {
     let reply = c.call(&["AUTH", &s.token("nick", "cache:read cache:write")]).await?;
     assert!(reply.starts_with("-ERR"), "{reply}");
     assert_eq!(c.call(&["GET", "w"]).await?, "$7\r\nchanged\r\n", "still mia");
-    // RESET logs out.
+    // RESET logs out; the client may sign in again.
     assert_eq!(c.call(&["RESET"]).await?, "+RESET\r\n");
     assert!(c.call(&["GET", "w"]).await?.starts_with("-NOAUTH"));
+    assert_eq!(c.call(&["AUTH", &s.token("nick", "cache:read cache:write")]).await?, "+OK\r\n");
+    assert_eq!(c.call(&["GET", "w"]).await?, "$-1\r\n", "now nick's namespace");
     Ok(())
 }
 

@@ -54,6 +54,7 @@ impl Session<'_> {
                 self.queued.clear();
                 self.subscribed = false;
                 self.protocol = 2;
+                self.auth_by = tokio::time::Instant::now() + self.gate.config.auth_timeout;
                 self.local(b"+RESET\r\n".to_vec());
             }
         }

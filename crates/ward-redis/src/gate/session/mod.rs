@@ -140,6 +140,8 @@ struct Session<'a> {
     subscribed: bool,
     quitting: bool,
     idle: IdleWatch,
+    /// An unauthenticated client must authenticate by then (from connect, or from RESET).
+    auth_by: tokio::time::Instant,
 }
 
 impl<'a> Session<'a> {
@@ -164,18 +166,17 @@ impl<'a> Session<'a> {
             subscribed: false,
             quitting: false,
             idle: IdleWatch::new(gate.config.client_idle_timeout),
+            auth_by: tokio::time::Instant::now() + gate.config.auth_timeout,
         }
     }
 
     async fn serve(&mut self) -> End {
-        let auth_deadline = tokio::time::sleep(self.gate.config.auth_timeout);
-        tokio::pin!(auth_deadline);
         loop {
             self.idle.touch(self.owed.is_empty());
             let expiry = self.expires_in();
             let authenticated = self.caller.is_some();
             let end = tokio::select! {
-                () = &mut auth_deadline, if !authenticated => Some(End::AuthTimeout),
+                () = tokio::time::sleep_until(self.auth_by), if !authenticated => Some(End::AuthTimeout),
                 () = after(expiry) => Some(End::TokenExpired),
                 () = self.idle.expired() => Some(End::ClientIdle),
                 read = self.client.read_buf(&mut self.from_client), if !self.quitting => match read {
@@ -286,9 +287,18 @@ impl<'a> Session<'a> {
             rewrite(&self.args, command, &self.keys, patterns, &caller.namespace, &mut self.to_upstream);
         }
         if shape == ReplyShape::PubSub {
-            // Confirmations and messages come as pub/sub events, not as replies.
-            if self.protocol == 2 && name.ends_with("SUBSCRIBE") && !name.contains("UNSUB") && !self.subscribed {
-                self.owed.push_back(Owed::Subscribed);
+            // Confirmations and messages come as pub/sub events, not as replies: in RESP3 as
+            // pushes; in RESP2 once the connection is in subscribed mode. Before that, in RESP2,
+            // a subscription's first confirmation turns the mode on, and an unsubscribe is
+            // answered like any command, once per channel it names (or once for none).
+            if self.protocol == 2 && !self.subscribed {
+                if name.contains("UNSUB") {
+                    for _ in 0..self.args.len().saturating_sub(1).max(1) {
+                        self.owed.push_back(Owed::Reply(ReplyShape::PubSub));
+                    }
+                } else if !self.owed.iter().any(|o| matches!(o, Owed::Subscribed)) {
+                    self.owed.push_back(Owed::Subscribed);
+                }
             }
             return;
         }

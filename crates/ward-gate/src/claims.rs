@@ -109,11 +109,30 @@ impl ClaimTemplate {
 
     /// The template with each placeholder replaced by the caller's claim.
     pub fn render(&self, identity: &Identity) -> String {
+        self.render_escaped(identity, &[])
+    }
+
+    /// The template with each placeholder replaced by the caller's claim, with `%` and every
+    /// character of `reserved` in the claim percent-encoded: when `reserved` holds the
+    /// template's separators, two different claim values can never render alike (with
+    /// `u:{sub}:`, the subjects `alice` and `alice:x` would otherwise share keys).
+    pub fn render_escaped(&self, identity: &Identity, reserved: &[char]) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
-                Part::Claim(claim) => out.push_str(&claim_value(identity, claim, comma_list)),
+                Part::Claim(claim) => {
+                    for c in claim_value(identity, claim, comma_list).chars() {
+                        if c == '%' || c.is_control() || reserved.contains(&c) {
+                            let mut utf8 = [0u8; 4];
+                            for b in c.encode_utf8(&mut utf8).bytes() {
+                                out.push_str(&format!("%{b:02X}"));
+                            }
+                        } else {
+                            out.push(c);
+                        }
+                    }
+                }
             }
         }
         out
@@ -166,6 +185,19 @@ mod tests {
         let tagged = ClaimTemplate::parse("{{{ tenant }}}:{sub}:{groups}").expect("valid");
         assert_eq!(tagged.render(&alice()), "{acme}:alice:a,b");
         assert_eq!(ClaimTemplate::parse("static").expect("valid").render(&alice()), "static");
+    }
+
+    #[test]
+    fn escaped_claims_keep_namespaces_apart() {
+        let template = ClaimTemplate::parse("u:{sub}:").expect("valid");
+        let with_sub = |sub: &str| Identity { subject: sub.into(), ..alice() };
+        let reserved = [':', '{', '}'];
+        let plain = template.render_escaped(&with_sub("alice"), &reserved);
+        let tricky = template.render_escaped(&with_sub("alice:x"), &reserved);
+        assert_eq!((plain.as_str(), tricky.as_str()), ("u:alice:", "u:alice%3Ax:"));
+        assert!(!tricky.starts_with(&plain), "no namespace lies inside another");
+        assert_eq!(template.render_escaped(&with_sub("100%"), &reserved), "u:100%25:");
+        assert_eq!(template.render_escaped(&with_sub("a\nb"), &reserved), "u:a%0Ab:");
     }
 
     #[test]

@@ -392,3 +392,17 @@ async fn a_pooled_connection_carries_nothing_to_the_next_session() -> Result<()>
     assert_eq!(s.redis.command(&[b"GET", b"u:pete:x"])?, b"$1\r\n2\r\n");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_subject_that_spells_another_ones_prefix_gets_its_own_namespace() -> Result<()> {
+    let s = setup().await?;
+    let mut alice = s.signed_in("alice").await?;
+    let mut tricky = s.signed_in("alice:x").await?;
+    assert_eq!(alice.call(&["SET", "x:secret", "alice's"]).await?, "+OK\r\n");
+    assert_eq!(tricky.call(&["GET", "secret"]).await?, "$-1\r\n", "u:alice:x:secret is alice's, not alice:x's");
+    assert_eq!(tricky.call(&["KEYS", "*"]).await?, "*0\r\n");
+    assert_eq!(tricky.call(&["SET", "secret", "mine"]).await?, "+OK\r\n");
+    assert_eq!(s.redis.command(&[b"GET", b"u:alice%3Ax:secret"])?, b"$4\r\nmine\r\n");
+    assert_eq!(alice.call(&["GET", "x:secret"]).await?, "$7\r\nalice's\r\n");
+    Ok(())
+}

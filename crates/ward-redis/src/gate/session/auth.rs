@@ -164,7 +164,9 @@ impl Session<'_> {
                 _ => ("ERR", "the cache is not available".to_owned()),
             }
         })?;
-        let namespace = Namespace::new(gate.key_prefix.render(&identity).into_bytes());
+        // Claim values cannot spell the template's separators or a hash tag, nor a glob.
+        let reserved = [':', '{', '}', '*', '?', '[', ']', '\\', ' '];
+        let namespace = Namespace::new(gate.key_prefix.render_escaped(&identity, &reserved).into_bytes());
         self.caller = Some(Caller { identity, account: account.clone(), namespace, permissions });
         self.pool = Some(pool);
         self.upstream = Some(lease);

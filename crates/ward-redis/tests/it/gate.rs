@@ -406,3 +406,30 @@ async fn a_subject_that_spells_another_ones_prefix_gets_its_own_namespace() -> R
     assert_eq!(alice.call(&["GET", "x:secret"]).await?, "$7\r\nalice's\r\n");
     Ok(())
 }
+
+#[tokio::test]
+async fn clients_speak_tls_from_the_first_byte_when_the_gate_has_a_certificate() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+    let (cert, key) = (dir.path().join("gate.crt"), dir.path().join("gate.key"));
+    std::fs::write(&cert, generated.cert.pem())?;
+    std::fs::write(&key, generated.signing_key.serialize_pem())?;
+    let s = setup_with(&format!("tls = {{ cert_file = {:?}, key_file = {:?} }}", cert, key)).await?;
+    let token = s.token("quinn", "cache:read cache:write");
+    let port = s.addr.port().to_string();
+    let cert_path = cert.display().to_string();
+    let over_tls = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("redis-cli")
+            .args(["--tls", "--cacert", &cert_path, "-h", "127.0.0.1", "-p", &port, "--no-auth-warning", "-a", &token])
+            .args(["SET", "k", "over tls"])
+            .output()
+    })
+    .await??;
+    assert_eq!(String::from_utf8_lossy(&over_tls.stdout).trim(), "OK", "{}", String::from_utf8_lossy(&over_tls.stderr));
+    assert_eq!(s.redis.command(&[b"GET", b"u:quinn:k"])?, b"$8\r\nover tls\r\n");
+    // A client in the clear gets no answer: the gate waits for a TLS handshake, then gives up.
+    let mut plain = s.client().await?;
+    plain.send(&["PING"]).await?;
+    assert!(plain.closed().await || plain.reply().await.is_err());
+    Ok(())
+}

@@ -48,7 +48,7 @@ YML
 nutcracker -c "$DIR/nutcracker.yml" -o "$DIR/nutcracker.log" & PIDS+=($!)
 
 # --- Ward: issuer and Redis gate in one process; the service gets a token ----------------------
-WPORT=$(free_port); GPORT=$(free_port)
+WPORT=$(free_port); GPORT=$(free_port); G2PORT=$(free_port)
 cat > "$DIR/ward.toml" <<TOML
 listen = "127.0.0.1:$WPORT"
 issuer = "http://127.0.0.1:$WPORT"
@@ -62,6 +62,14 @@ issuer = "http://127.0.0.1:$WPORT"
 listen = "127.0.0.1:$GPORT"
 upstream = { host = "127.0.0.1", port = $RPORT }
 pool_size = 64
+max_client_connections = 500
+roles = [{ role = "cache", account = "svc_cache" }]
+accounts.svc_cache = { password = "cache-pw" }
+[[gate.redis]]
+listen = "127.0.0.1:$G2PORT"
+upstream = { host = "127.0.0.1", port = $RPORT }
+pool_size = 64
+threads = 2
 max_client_connections = 500
 roles = [{ role = "cache", account = "svc_cache" }]
 accounts.svc_cache = { password = "cache-pw" }
@@ -79,6 +87,7 @@ token() { curl -fs -u "bench:$SECRET" -d grant_type=client_credentials "http://1
 TARGETS=(
   "Redis 7 direct|$RPORT|direct-pw"
   "Ward Redis gate|$GPORT|TOKEN"
+  "Ward Redis gate, threads = 2|$G2PORT|TOKEN"
   "twemproxy (nutcracker 0.5)|$TPORT|direct-pw"
 )
 RUNS=$OUT/redis-runs.tsv; : > "$RUNS"

@@ -108,9 +108,21 @@ pub fn rewrite_scan(args: &Args, buf: &[u8], ns: &Namespace, out: &mut BytesMut)
     }
 }
 
+/// `<kind><len>\r\n`, without allocating (this runs for every argument of every command).
 pub(crate) fn put_len(out: &mut BytesMut, kind: u8, len: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = len;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
     out.extend_from_slice(&[kind]);
-    out.extend_from_slice(len.to_string().as_bytes());
+    out.extend_from_slice(&digits[at..]);
     out.extend_from_slice(b"\r\n");
 }
 

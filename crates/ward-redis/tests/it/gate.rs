@@ -433,3 +433,101 @@ async fn clients_speak_tls_from_the_first_byte_when_the_gate_has_a_certificate()
     assert!(plain.closed().await || plain.reply().await.is_err());
     Ok(())
 }
+
+/// Every command in the table that takes keys, run by alice through the gate (the samples the
+/// table is checked against Redis with; blocking ones wait a moment, not for ever). Redis's
+/// MONITOR shows what the gate actually sent, and Redis's own `COMMAND GETKEYS` on each of those
+/// names only keys under alice's prefix; nothing of bob's changes.
+#[tokio::test]
+async fn no_command_in_the_table_reaches_another_identitys_keys() -> Result<()> {
+    let s = setup().await?;
+    let mut bob = s.signed_in("bob").await?;
+    let names = ["a", "b", "c", "d", "k", "s", "m", "f", "x", "p", "q", "t", "w", "jobs", "news"];
+    for name in names {
+        assert_eq!(bob.call(&["SET", name, &format!("bob's {name}")]).await?, "+OK\r\n");
+    }
+    let dump = |redis: &RedisServer| -> Result<Vec<Vec<u8>>> {
+        names.iter().map(|n| redis.command(&[b"DUMP", format!("u:bob:{n}").as_bytes()])).collect()
+    };
+    let before = dump(&s.redis)?;
+    let mut monitor = TcpStream::connect(s.redis.addr()).await?;
+    monitor.write_all(&encode(&[b"MONITOR"])).await?;
+    let mut alice = s.signed_in("alice").await?;
+    for sample in crate::key_positions::SAMPLES {
+        let mut args: Vec<&str> = sample.split(' ').collect();
+        if sample.starts_with('B') && args.last() == Some(&"0") {
+            *args.last_mut().unwrap() = "0.01";
+        }
+        if args[0].starts_with("BLMPOP") || args[0].starts_with("BZMPOP") {
+            args[1] = "0.01";
+        }
+        let reply = alice.call(&args).await.with_context(|| format!("{sample}: no reply"))?;
+        assert!(!reply.is_empty(), "{sample}");
+    }
+    alice.call(&["ECHO", "walk-done"]).await?;
+
+    // Every command Redis ran for alice, as MONITOR printed it, until the marker.
+    let mut seen = String::new();
+    let mut chunk = [0u8; 65536];
+    while !seen.contains("\"walk-done\"") {
+        let n = tokio::time::timeout(Duration::from_secs(5), monitor.read(&mut chunk)).await??;
+        anyhow::ensure!(n > 0, "MONITOR closed");
+        seen.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+    let mut checked = 0;
+    for line in seen.lines().filter(|l| l.starts_with('+') && l.contains(" [")) {
+        let args = monitor_args(line);
+        let Some(name) = args.first() else { continue };
+        if ward_redis::commands::lookup(name).is_none_or(|spec| matches!(spec.keys, ward_redis::commands::Keys::None)) {
+            continue;
+        }
+        let mut getkeys: Vec<&[u8]> = vec![b"COMMAND", b"GETKEYS"];
+        getkeys.extend(args.iter().map(Vec::as_slice));
+        let reply = s.redis.command(&getkeys)?;
+        for key in ward_testkit::redis::bulk_strings(&reply) {
+            let key = String::from_utf8_lossy(&key);
+            assert!(key.starts_with("u:alice:"), "the gate sent {line} naming {key}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= crate::key_positions::SAMPLES.len(), "only {checked} keys seen");
+    assert_eq!(dump(&s.redis)?, before, "nothing of bob's changed");
+    Ok(())
+}
+
+/// The arguments of a MONITOR line: `+<time> [<db> <client>] "arg" "arg" …`, unescaped.
+fn monitor_args(line: &str) -> Vec<Vec<u8>> {
+    let rest = line.split_once("] ").map_or("", |(_, r)| r);
+    let bytes = rest.as_bytes();
+    let (mut args, mut i) = (Vec::new(), 0);
+    while i < bytes.len() {
+        if bytes[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let mut arg = Vec::new();
+        i += 1;
+        while i < bytes.len() && bytes[i] != b'"' {
+            if bytes[i] == b'\\' && i + 1 < bytes.len() {
+                i += 1;
+                match bytes[i] {
+                    b'n' => arg.push(b'\n'),
+                    b'r' => arg.push(b'\r'),
+                    b't' => arg.push(b'\t'),
+                    b'x' if i + 2 < bytes.len() => {
+                        let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("00");
+                        arg.push(u8::from_str_radix(hex, 16).unwrap_or(0));
+                        i += 2;
+                    }
+                    other => arg.push(other),
+                }
+            } else {
+                arg.push(bytes[i]);
+            }
+            i += 1;
+        }
+        args.push(arg);
+        i += 1;
+    }
+    args
+}

@@ -8,7 +8,7 @@ use ward_redis::protocol::{Args, Limits, parse_command};
 use ward_testkit::redis::{bulk_strings, server};
 
 /// One realistic invocation of every command in the table whose keys the gate locates.
-const SAMPLES: &[&str] = &[
+pub const SAMPLES: &[&str] = &[
     "APPEND k v",
     "BITCOUNT k",
     "BITFIELD k GET u8 0",

@@ -29,7 +29,7 @@ pub fn server() -> Result<RedisServer> {
     SERVER
         .get_or_init(|| match std::env::var(REDIS_URL_VAR) {
             Ok(url) if !url.is_empty() => parse_url(&url).map_err(|e| format!("{REDIS_URL_VAR}: {e:#}")),
-            _ => start_throwaway().map_err(|e| format!("{e:#}")),
+            _ => start_throwaway(&[]).map_err(|e| format!("{e:#}")),
         })
         .clone()
         .map_err(anyhow::Error::msg)
@@ -45,14 +45,34 @@ fn parse_url(url: &str) -> Result<RedisServer> {
 /// A `redis-server` of this test's own (for tests that change server-wide state, such as ACL
 /// users), stopped when the process exits.
 pub fn private_server() -> Result<RedisServer> {
-    start_throwaway()
+    start_throwaway(&[])
 }
 
-fn start_throwaway() -> Result<RedisServer> {
+/// A private server that also speaks TLS (from the first byte) with `cert` and `key`, on the
+/// returned port; the server's plain port stays open for the test's own set-up commands.
+pub fn private_tls_server(cert: &std::path::Path, key: &std::path::Path) -> Result<(RedisServer, u16)> {
+    let tls_port = free_port()?;
+    let args = [
+        "--tls-port".to_owned(),
+        tls_port.to_string(),
+        "--tls-cert-file".to_owned(),
+        cert.display().to_string(),
+        "--tls-key-file".to_owned(),
+        key.display().to_string(),
+        "--tls-ca-cert-file".to_owned(),
+        cert.display().to_string(),
+        "--tls-auth-clients".to_owned(),
+        "no".to_owned(),
+    ];
+    Ok((start_throwaway(&args)?, tls_port))
+}
+
+fn start_throwaway(extra: &[String]) -> Result<RedisServer> {
     let dir = tempfile::Builder::new().prefix("ward-testredis-").tempdir()?.keep();
     let port = free_port()?;
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(extra)
         .arg("--dir")
         .arg(&dir)
         .stdin(Stdio::null())

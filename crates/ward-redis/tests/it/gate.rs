@@ -531,3 +531,56 @@ fn monitor_args(line: &str) -> Vec<Vec<u8>> {
     }
     args
 }
+
+#[tokio::test]
+async fn the_gate_reaches_redis_over_tls_and_checks_its_certificate() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+    let (cert, key) = (dir.path().join("redis.crt"), dir.path().join("redis.key"));
+    std::fs::write(&cert, generated.cert.pem())?;
+    std::fs::write(&key, generated.signing_key.serialize_pem())?;
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+    let wrong_ca = dir.path().join("other.crt");
+    std::fs::write(&wrong_ca, other.cert.pem())?;
+    let (redis, tls_port) = {
+        let (cert, key) = (cert.clone(), key.clone());
+        tokio::task::spawn_blocking(move || ward_testkit::redis::private_tls_server(&cert, &key)).await??
+    };
+    let acl: [&[u8]; 8] = [b"ACL", b"SETUSER", b"svc_cache", b"on", b">cache-pw", b"~*", b"&*", b"+@all"];
+    anyhow::ensure!(redis.command(&acl)? == b"+OK\r\n", "ACL SETUSER");
+    let issuer = FakeIssuer::start(ward_core::SigningAlg::ES256).await?;
+    let token = issuer.sign(&issuer.claims("rita", &["cache"], json!({ "scope": "cache:read cache:write" })))?;
+    for (mode, ca, works) in
+        [("verify-full", &cert, true), ("require", &wrong_ca, true), ("verify-full", &wrong_ca, false)]
+    {
+        let config: ward_config::gate::RedisGateConfig = toml::from_str(&format!(
+            r#"
+listen = "127.0.0.1:0"
+upstream = {{ host = "127.0.0.1", port = {tls_port}, tls = "{mode}", ca_file = {ca:?} }}
+roles = [{{ role = "*", account = "svc_cache" }}]
+accounts.svc_cache = {{ password = "cache-pw" }}
+"#
+        ))?;
+        let clock: Arc<dyn ward_core::Clock> = Arc::new(ward_core::SystemClock);
+        let verifier = RemoteVerifier::new(ward_gate::trust::policies(&[trust_fake(&issuer)]), clock.clone());
+        let _refresher = verifier.start().await;
+        let (_stop, rx) = watch::channel(false);
+        let stop = move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let gate = ward_redis::gate::start(&config, verifier, clock, |_| None, stop).await?;
+        let mut c = Client { stream: TcpStream::connect(gate.running.local_addr()).await?, buf: Vec::new() };
+        let reply = c.call(&["AUTH", &token]).await?;
+        if works {
+            assert_eq!(reply, "+OK\r\n", "{mode}");
+            assert_eq!(c.call(&["SET", "k", mode]).await?, "+OK\r\n");
+        } else {
+            assert!(reply.starts_with("-ERR the cache is not available"), "{mode} with the wrong CA: {reply}");
+        }
+    }
+    assert_eq!(redis.command(&[b"GET", b"u:rita:k"])?, b"$7\r\nrequire\r\n");
+    Ok(())
+}

@@ -379,18 +379,7 @@ impl<S: Store> AuthorizationServer<S> {
                         OAuthError::new(OAuthErrorCode::ConsentRequired, "the person must approve this client"),
                     ));
                 }
-                let described = self.store.list_scopes().await?;
-                let scopes = request
-                    .scopes
-                    .iter()
-                    .map(|s| {
-                        described.iter().find(|d| d.name == s.as_str()).cloned().unwrap_or(ScopeRecord {
-                            name: s.as_str().to_owned(),
-                            description: String::new(),
-                            created_at: 0,
-                        })
-                    })
-                    .collect();
+                let scopes = self.described_scopes(&request.scopes).await?;
                 return Ok(Next::Consent { client: client.clone(), scopes });
             }
         }
@@ -428,5 +417,22 @@ impl<S: Store> AuthorizationServer<S> {
         };
         self.store.insert_code(&SecretHash::of(&code).to_hex(), &record).await?;
         Ok(request.reply(&self.settings.issuer, vec![("code", code)]))
+    }
+}
+
+impl<S: Store> AuthorizationServer<S> {
+    /// `scopes` with the descriptions a person is shown (an undeclared scope shows none).
+    pub(crate) async fn described_scopes(&self, scopes: &ScopeSet) -> Result<Vec<ScopeRecord>, ward_store::StoreError> {
+        let described = self.store.list_scopes().await?;
+        Ok(scopes
+            .iter()
+            .map(|s| {
+                described.iter().find(|d| d.name == s.as_str()).cloned().unwrap_or(ScopeRecord {
+                    name: s.as_str().to_owned(),
+                    description: String::new(),
+                    created_at: 0,
+                })
+            })
+            .collect())
     }
 }

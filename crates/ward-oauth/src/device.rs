@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 use ward_core::{Description, GrantType, OAuthError, OAuthErrorCode, ScopeSet};
-use ward_store::{DeviceCode, DeviceStatus, GrantRecord, ScopeRecord, StoreError, SubjectKind};
+use ward_store::{DeviceCode, DeviceStatus, ScopeRecord, StoreError};
 use ward_token::secret::SecretHash;
 
 use crate::client_auth::AuthenticatedClient;
@@ -161,18 +161,7 @@ impl<S: Store> AuthorizationServer<S> {
         };
         let client = self.clients.get(&self.store, &device.client_id, self.clock.now()).await?;
         let Some(client) = client else { return Err(UserCodeError::Unknown) };
-        let described = self.store.list_scopes().await?;
-        let scopes = device
-            .scopes
-            .iter()
-            .map(|s| {
-                described.iter().find(|d| d.name == s.as_str()).cloned().unwrap_or(ScopeRecord {
-                    name: s.as_str().to_owned(),
-                    description: String::new(),
-                    created_at: 0,
-                })
-            })
-            .collect();
+        let scopes = self.described_scopes(&device.scopes).await?;
         Ok(PendingDevice {
             user_code: display_user_code(&device.user_code),
             client_id: client.client_id.clone(),
@@ -235,24 +224,10 @@ impl<S: Store> AuthorizationServer<S> {
         if !self.store.redeem_device_code(&hash).await.map_err(failed)? {
             return Err(OAuthError::invalid_grant("the device code has already been used"));
         }
-        let username = device.username.clone().unwrap_or_default();
-        let user = self.store.get_user(&username).await.map_err(|e| crate::internal("reading a user", e))?;
-        let Some(user) = user.filter(|u| !u.disabled) else {
-            return Err(OAuthError::invalid_grant("the user may no longer sign in"));
-        };
-        let grant = GrantRecord {
-            grant_id: device.grant_id.clone(),
-            client_id: client.id().to_owned(),
-            subject_kind: SubjectKind::User,
-            subject: user.username.clone(),
-            scopes: device.scopes.clone(),
-            auth_time: device.auth_time.unwrap_or(now),
-            created_at: now,
-            last_used_at: now,
-            expires_at: now.saturating_add(crate::server::secs(self.settings.sign_in.grant_lifetime)),
-            revoked_at: None,
-        };
-        self.store.insert_grant(&grant).await.map_err(|e| crate::internal("recording a grant", e))?;
+        let username = device.username.as_deref().unwrap_or_default();
+        let auth_time = device.auth_time.unwrap_or(now);
+        let (grant, user) =
+            self.record_user_grant(&device.grant_id, client.id(), username, &device.scopes, auth_time).await?;
         self.issue_for_grant(GrantTokens {
             client,
             grant: &grant,

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use ward_core::sync::lock;
 
 use ward_core::{OAuthError, ScopeSet, UnixTime};
-use ward_store::{ClientStore, DeviceStore, GrantRecord, GrantStore, SessionStore, StoreError, SubjectKind};
+use ward_store::{
+    ClientStore, DeviceStore, GrantRecord, GrantStore, SessionStore, StoreError, SubjectKind, UserRecord,
+};
 
 use crate::server::{AuthorizationServer, Store};
 
@@ -86,6 +88,37 @@ impl<S: Store> AuthorizationServer<S> {
         };
         self.client_grants.put(client_id, &grant_id);
         Ok(grant_id)
+    }
+
+    /// A person's grant, recorded when their consent becomes tokens (a redeemed code, an
+    /// approved device): the user must still be allowed to sign in.
+    pub(crate) async fn record_user_grant(
+        &self,
+        grant_id: &str,
+        client_id: &str,
+        username: &str,
+        scopes: &ScopeSet,
+        auth_time: UnixTime,
+    ) -> Result<(GrantRecord, UserRecord), OAuthError> {
+        let user = self.store.get_user(username).await.map_err(|e| crate::internal("reading a user", e))?;
+        let Some(user) = user.filter(|u| !u.disabled) else {
+            return Err(OAuthError::invalid_grant("the user may no longer sign in"));
+        };
+        let now = self.clock.now();
+        let grant = GrantRecord {
+            grant_id: grant_id.to_owned(),
+            client_id: client_id.to_owned(),
+            subject_kind: SubjectKind::User,
+            subject: user.username.clone(),
+            scopes: scopes.clone(),
+            auth_time,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now.saturating_add(crate::server::secs(self.settings.sign_in.grant_lifetime)),
+            revoked_at: None,
+        };
+        self.store.insert_grant(&grant).await.map_err(|e| crate::internal("recording a grant", e))?;
+        Ok((grant, user))
     }
 
     /// Revokes one grant. Returns whether it was live.

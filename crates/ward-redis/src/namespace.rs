@@ -9,7 +9,7 @@
 
 use bytes::BytesMut;
 
-use crate::protocol::Args;
+use crate::protocol::{Args, encode};
 
 /// Characters that mean something in a Redis glob pattern, escaped in the prefix so that a
 /// prefix cannot widen a pattern.
@@ -66,10 +66,10 @@ impl Namespace {
 /// Writes the command in `args` as a multibulk array, with the arguments at `keys` prefixed
 /// (or, with `patterns`, confined as patterns) and the others as they came.
 pub fn rewrite(args: &Args, buf: &[u8], keys: &[usize], patterns: bool, ns: &Namespace, out: &mut BytesMut) {
-    put_array_header(out, args.len());
+    encode::array(out, args.len());
     for (i, arg) in args.iter(buf).enumerate() {
         if keys.contains(&i) {
-            put_len(out, b'$', arg.len() + if patterns { ns.escaped.len() } else { ns.prefix.len() });
+            encode::header(out, b'$', arg.len() + if patterns { ns.escaped.len() } else { ns.prefix.len() });
             if patterns {
                 ns.pattern(arg, out);
             } else {
@@ -77,7 +77,7 @@ pub fn rewrite(args: &Args, buf: &[u8], keys: &[usize], patterns: bool, ns: &Nam
             }
             out.extend_from_slice(b"\r\n");
         } else {
-            put_bulk(out, arg);
+            encode::bulk(out, arg);
         }
     }
 }
@@ -96,44 +96,16 @@ pub fn rewrite_scan(args: &Args, buf: &[u8], ns: &Namespace, out: &mut BytesMut)
     match match_at {
         Some(at) => rewrite(args, buf, &[at], true, ns, out),
         None => {
-            put_array_header(out, args.len() + 2);
+            encode::array(out, args.len() + 2);
             for arg in args.iter(buf) {
-                put_bulk(out, arg);
+                encode::bulk(out, arg);
             }
-            put_bulk(out, b"MATCH");
+            encode::bulk(out, b"MATCH");
             let mut pattern = BytesMut::new();
             ns.pattern(b"*", &mut pattern);
-            put_bulk(out, &pattern);
+            encode::bulk(out, &pattern);
         }
     }
-}
-
-/// `<kind><len>\r\n`, without allocating (this runs for every argument of every command).
-pub(crate) fn put_len(out: &mut BytesMut, kind: u8, len: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = len;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&[kind]);
-    out.extend_from_slice(&digits[at..]);
-    out.extend_from_slice(b"\r\n");
-}
-
-pub(crate) fn put_array_header(out: &mut BytesMut, len: usize) {
-    put_len(out, b'*', len);
-}
-
-pub(crate) fn put_bulk(out: &mut BytesMut, value: &[u8]) {
-    put_len(out, b'$', value.len());
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@
 use bytes::BytesMut;
 
 use crate::dispatch::ReplyShape;
-use crate::namespace::{Namespace, put_bulk, put_len};
+use crate::namespace::Namespace;
 use crate::protocol::frame::{line_end, parse_int};
-use crate::protocol::{Limits, RespError, frame_len};
+use crate::protocol::{Limits, RespError, encode, frame_len};
 
 /// Writes `reply` (one whole value) to `out` as the client must see it.
 pub fn give_back(shape: ReplyShape, reply: &[u8], ns: &Namespace, out: &mut BytesMut) -> Result<(), RespError> {
@@ -45,9 +45,9 @@ pub fn strip_key_array(reply: &[u8], ns: &Namespace, out: &mut BytesMut) -> Resu
             keys.push(key);
         }
     }
-    put_len(out, reply[0], keys.len());
+    encode::header(out, reply[0], keys.len());
     for key in keys {
-        put_bulk(out, key);
+        encode::bulk(out, key);
     }
     Ok(())
 }
@@ -61,7 +61,7 @@ pub fn strip_scan_reply(reply: &[u8], ns: &Namespace, out: &mut BytesMut) -> Res
     let (cursor, at) = bulk_at(reply, at)?;
     let cursor = cursor.ok_or(RespError::Malformed("a SCAN reply has a cursor"))?;
     out.extend_from_slice(b"*2\r\n");
-    put_bulk(out, cursor);
+    encode::bulk(out, cursor);
     strip_key_array(&reply[at..], ns, out)
 }
 
@@ -105,8 +105,8 @@ fn strip_key_first(reply: &[u8], ns: &Namespace, out: &mut BytesMut) -> Result<(
     };
     let (key, rest) = bulk_at(reply, at)?;
     let key = key.and_then(|k| ns.strip(k)).ok_or(RespError::Malformed("a key outside the namespace"))?;
-    put_len(out, reply[0], count);
-    put_bulk(out, key);
+    encode::header(out, reply[0], count);
+    encode::bulk(out, key);
     out.extend_from_slice(&reply[rest..]);
     Ok(())
 }
@@ -124,7 +124,7 @@ fn strip_streams(reply: &[u8], ns: &Namespace, out: &mut BytesMut) -> Result<(),
         out.extend_from_slice(reply);
         return Ok(());
     };
-    put_len(out, reply[0], count);
+    encode::header(out, reply[0], count);
     for _ in 0..count {
         if !map {
             let (pair, next) = aggregate_header(reply, at)?;
@@ -136,7 +136,7 @@ fn strip_streams(reply: &[u8], ns: &Namespace, out: &mut BytesMut) -> Result<(),
         }
         let (key, next) = bulk_at(reply, at)?;
         let key = key.and_then(|k| ns.strip(k)).ok_or(RespError::Malformed("a key outside the namespace"))?;
-        put_bulk(out, key);
+        encode::bulk(out, key);
         let entries = value_len(&reply[next..])?;
         out.extend_from_slice(&reply[next..next + entries]);
         at = next + entries;
@@ -165,8 +165,8 @@ fn strip_pubsub(reply: &[u8], ns: &Namespace, out: &mut BytesMut) -> Result<(), 
         b"pmessage" => b"pc",
         _ => b"",
     };
-    put_len(out, reply[0], count);
-    put_bulk(out, &kind);
+    encode::header(out, reply[0], count);
+    encode::bulk(out, &kind);
     for &what in named {
         let (name, next) = bulk_at(reply, at)?;
         match name {
@@ -174,13 +174,41 @@ fn strip_pubsub(reply: &[u8], ns: &Namespace, out: &mut BytesMut) -> Result<(), 
             None => out.extend_from_slice(&reply[at..next]),
             Some(name) => {
                 let stripped = if what == b'p' { ns.strip_pattern(name) } else { ns.strip(name) };
-                put_bulk(out, stripped.ok_or(RespError::Malformed("a channel outside the namespace"))?);
+                encode::bulk(out, stripped.ok_or(RespError::Malformed("a channel outside the namespace"))?);
             }
         }
         at = next;
     }
     out.extend_from_slice(&reply[at..]);
     Ok(())
+}
+
+/// EXEC's reply: an array of the queued commands' replies, each given back by its command's
+/// shape (a null or an error as it came).
+pub fn give_back_exec(
+    reply: &[u8],
+    shapes: &[ReplyShape],
+    ns: &Namespace,
+    out: &mut BytesMut,
+) -> Result<(), RespError> {
+    let Ok((Some(count), mut at)) = aggregate_header(reply, 0) else {
+        out.extend_from_slice(reply);
+        return Ok(());
+    };
+    out.extend_from_slice(&reply[..at]);
+    for i in 0..count {
+        let len = value_len(&reply[at..])?;
+        give_back(shapes.get(i).copied().unwrap_or(ReplyShape::AsIs), &reply[at..at + len], ns, out)?;
+        at += len;
+    }
+    Ok(())
+}
+
+/// The first element of an array or push, if it is a bulk string.
+pub fn first_bulk(reply: &[u8]) -> Option<&[u8]> {
+    let (count, at) = aggregate_header(reply, 0).ok()?;
+    count.filter(|c| *c > 0)?;
+    bulk_at(reply, at).ok()?.0
 }
 
 fn is_null(reply: &[u8]) -> bool {

@@ -132,7 +132,7 @@ pub fn read_value(stream: &mut impl Read) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        if let Some(len) = value_len(&buf) {
+        if let Ok(Some(len)) = ward_redis::protocol::frame_len(&buf, &ward_redis::protocol::Limits::SERVER) {
             buf.truncate(len);
             return Ok(buf);
         }
@@ -142,38 +142,6 @@ pub fn read_value(stream: &mut impl Read) -> Result<Vec<u8>> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-}
-
-/// The length of the value at the start of `buf`, if all of it is there (a test helper:
-/// trusting, unlike the gate's codec).
-fn value_len(buf: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    let mut pending = 1usize;
-    while pending > 0 {
-        let kind = *buf.get(at)?;
-        let end = at + buf[at..].windows(2).position(|w| w == b"\r\n")?;
-        let line = std::str::from_utf8(&buf[at + 1..end]).ok()?;
-        at = end + 2;
-        pending -= 1;
-        match kind {
-            b'$' | b'!' | b'=' => {
-                let len: i64 = line.parse().ok()?;
-                if len >= 0 {
-                    at += len as usize + 2;
-                    if buf.len() < at {
-                        return None;
-                    }
-                }
-            }
-            b'*' | b'~' | b'>' | b'%' => {
-                let count: i64 = line.parse().ok()?;
-                let count = count.max(0) as usize;
-                pending += if kind == b'%' { 2 * count } else { count };
-            }
-            _ => {}
-        }
-    }
-    Some(at)
 }
 
 /// The bulk strings of a flat array reply, in order.

@@ -47,6 +47,50 @@ impl GateConfig {
     }
 }
 
+/// Why a secret named in the configuration cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretSourceError {
+    #[error("environment variable {0} is not set")]
+    Unset(String),
+    #[error("{what}: set the secret or its _env variable, exactly one")]
+    NotExactlyOne { what: String },
+    #[error("{what}: the secret must be at least {min} bytes")]
+    TooShort { what: String, min: usize },
+}
+
+/// A secret given inline or by the name of an environment variable: at most one of the two;
+/// `None` when neither is. `what` names it in errors.
+pub fn resolve_secret(
+    inline: Option<&crate::secret::Secret>,
+    env_var: Option<&str>,
+    what: impl Fn() -> String,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, SecretSourceError> {
+    match (inline, env_var) {
+        (Some(secret), None) => Ok(Some(secret.expose().to_owned())),
+        (None, Some(var)) => env(var).map(Some).ok_or_else(|| SecretSourceError::Unset(var.to_owned())),
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(SecretSourceError::NotExactlyOne { what: what() }),
+    }
+}
+
+// Defaults of the fields every gate kind shares, and of those two kinds happen to share.
+pub(crate) fn one() -> usize {
+    1
+}
+pub(crate) fn default_pool_size() -> usize {
+    20
+}
+pub(crate) fn default_max_clients() -> usize {
+    1000
+}
+pub(crate) fn default_queue_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+pub(crate) fn default_auth_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
 /// What every gate kind has, read from its own section (see the module notes).
 #[derive(Debug, Clone, Copy)]
 pub struct SharedGateFields<'a> {

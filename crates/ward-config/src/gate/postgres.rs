@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{GateSection, RoleRule, ServerTlsConfig, SharedGateFields, UpstreamTls};
+use super::{
+    GateSection, RoleRule, SecretSourceError, ServerTlsConfig, SharedGateFields, UpstreamTls, default_auth_timeout,
+    default_max_clients, default_pool_size, default_queue_timeout, one, resolve_secret,
+};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -178,27 +181,14 @@ pub struct IdentityKeyConfig {
 impl IdentityKeyConfig {
     /// The key's bytes from config or its environment variable.
     pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<Vec<u8>, SecretSourceError> {
-        let secret = match (&self.secret, &self.secret_env) {
-            (Some(s), None) => s.expose().to_owned(),
-            (None, Some(var)) => env(var).ok_or_else(|| SecretSourceError::Unset(var.clone()))?,
-            _ => return Err(SecretSourceError::NotExactlyOne { what: format!("identity key {}", self.id) }),
-        };
+        let what = || format!("identity key {}", self.id);
+        let secret = resolve_secret(self.secret.as_ref(), self.secret_env.as_deref(), what, env)?
+            .ok_or_else(|| SecretSourceError::NotExactlyOne { what: what() })?;
         if secret.len() < 32 {
             return Err(SecretSourceError::TooShort { what: format!("identity key {}", self.id), min: 32 });
         }
         Ok(secret.into_bytes())
     }
-}
-
-/// Why a secret named in the configuration cannot be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SecretSourceError {
-    #[error("environment variable {0} is not set")]
-    Unset(String),
-    #[error("{what}: set the secret or its _env variable, exactly one")]
-    NotExactlyOne { what: String },
-    #[error("{what}: the secret must be at least {min} bytes")]
-    TooShort { what: String, min: usize },
 }
 
 fn default_reset_timeout() -> Duration {
@@ -221,23 +211,8 @@ fn default_signed_claims() -> Vec<String> {
 fn yes() -> bool {
     true
 }
-fn one() -> usize {
-    1
-}
-fn default_pool_size() -> usize {
-    20
-}
-fn default_max_clients() -> usize {
-    1000
-}
-fn default_queue_timeout() -> Duration {
-    Duration::from_secs(5)
-}
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(600)
-}
-fn default_auth_timeout() -> Duration {
-    Duration::from_secs(10)
 }
 fn default_reset_query() -> String {
     "DISCARD ALL".into()
@@ -267,12 +242,7 @@ impl AccountConfig {
         account: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<String>, SecretSourceError> {
-        match (&self.password, &self.password_env) {
-            (Some(p), None) => Ok(Some(p.expose().to_owned())),
-            (None, Some(var)) => env(var).map(Some).ok_or_else(|| SecretSourceError::Unset(var.clone())),
-            (None, None) => Ok(None),
-            (Some(_), Some(_)) => Err(SecretSourceError::NotExactlyOne { what: format!("account {account}") }),
-        }
+        resolve_secret(self.password.as_ref(), self.password_env.as_deref(), || format!("account {account}"), env)
     }
 }
 

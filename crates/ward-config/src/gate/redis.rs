@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{GateSection, RoleRule, SecretSourceError, ServerTlsConfig, SharedGateFields, UpstreamTls};
+use super::{
+    GateSection, RoleRule, SecretSourceError, ServerTlsConfig, SharedGateFields, UpstreamTls, default_auth_timeout,
+    default_max_clients, default_pool_size, default_queue_timeout, one, resolve_secret,
+};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,12 +107,7 @@ impl RedisAccountConfig {
         account: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<String>, SecretSourceError> {
-        match (&self.password, &self.password_env) {
-            (Some(p), None) => Ok(Some(p.expose().to_owned())),
-            (None, Some(var)) => env(var).map(Some).ok_or_else(|| SecretSourceError::Unset(var.clone())),
-            (None, None) => Ok(None),
-            (Some(_), Some(_)) => Err(SecretSourceError::NotExactlyOne { what: format!("account {account}") }),
-        }
+        resolve_secret(self.password.as_ref(), self.password_env.as_deref(), || format!("account {account}"), env)
     }
 }
 
@@ -130,21 +128,6 @@ impl GateSection for RedisGateConfig {
     }
 }
 
-fn default_pool_size() -> usize {
-    20
-}
-fn default_max_clients() -> usize {
-    1000
-}
-fn one() -> usize {
-    1
-}
-fn default_auth_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_queue_timeout() -> Duration {
-    Duration::from_secs(5)
-}
 /// The default `key_prefix`.
 pub fn default_key_prefix() -> String {
     "u:{sub}:".into()

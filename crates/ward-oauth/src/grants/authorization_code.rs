@@ -1,7 +1,7 @@
 //! RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6): a code for tokens, once.
 
 use ward_core::{GrantType, OAuthError};
-use ward_store::{GrantRecord, Redemption, SubjectKind};
+use ward_store::Redemption;
 use ward_token::secret::{SecretHash, equal, pkce_s256};
 
 use crate::client_auth::AuthenticatedClient;
@@ -59,23 +59,8 @@ impl<S: Store> AuthorizationServer<S> {
             (None, Some(_)) => return Err(OAuthError::invalid_grant("no code_challenge was sent for this code")),
             (None, None) => {}
         }
-        let user = self.store.get_user(&code.username).await.map_err(|e| crate::internal("reading a user", e))?;
-        let Some(user) = user.filter(|u| !u.disabled) else {
-            return Err(OAuthError::invalid_grant("the user may no longer sign in"));
-        };
-        let grant = GrantRecord {
-            grant_id: code.grant_id.clone(),
-            client_id: client.id().to_owned(),
-            subject_kind: SubjectKind::User,
-            subject: user.username.clone(),
-            scopes: code.scopes.clone(),
-            auth_time: code.auth_time,
-            created_at: now,
-            last_used_at: now,
-            expires_at: now.saturating_add(crate::server::secs(self.settings.sign_in.grant_lifetime)),
-            revoked_at: None,
-        };
-        self.store.insert_grant(&grant).await.map_err(|e| crate::internal("recording a grant", e))?;
+        let (grant, user) =
+            self.record_user_grant(&code.grant_id, client.id(), &code.username, &code.scopes, code.auth_time).await?;
         self.issue_for_grant(GrantTokens {
             client,
             grant: &grant,

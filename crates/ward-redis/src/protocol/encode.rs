@@ -29,10 +29,26 @@ pub fn integer(out: &mut BytesMut, value: i64) {
     out.extend_from_slice(b"\r\n");
 }
 
-pub fn bulk(out: &mut BytesMut, value: &[u8]) {
-    out.put_u8(b'$');
-    out.extend_from_slice(value.len().to_string().as_bytes());
+/// `<kind><len>\r\n`, without allocating (written for every argument of every command).
+pub fn header(out: &mut BytesMut, kind: u8, len: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = len;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_u8(kind);
+    out.extend_from_slice(&digits[at..]);
     out.extend_from_slice(b"\r\n");
+}
+
+pub fn bulk(out: &mut BytesMut, value: &[u8]) {
+    header(out, b'$', value.len());
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
@@ -44,16 +60,12 @@ pub fn null(out: &mut BytesMut, resp3: bool) {
 
 /// The header of an array of `len` values.
 pub fn array(out: &mut BytesMut, len: usize) {
-    out.put_u8(b'*');
-    out.extend_from_slice(len.to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
+    header(out, b'*', len);
 }
 
 /// The header of a map of `len` pairs (RESP3).
 pub fn map(out: &mut BytesMut, len: usize) {
-    out.put_u8(b'%');
-    out.extend_from_slice(len.to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
+    header(out, b'%', len);
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use ward_core::clock::format_utc;
 
 use crate::extract::Browser;
-use crate::handlers::pages::{forged_form, signed_in_or_redirect, with_csrf_cookie};
+use crate::handlers::pages::{forged_form, signed_in_or_redirect, unavailable, with_csrf_cookie};
 use crate::state::AppState;
 use crate::views::{self, ErrorPage, SessionRow, SessionsPage};
 
@@ -20,7 +20,7 @@ pub async fn sessions(State(app): State<AppState>, mut browser: Browser) -> Resp
     };
     let grants = match app.oauth.sessions_of(&session.username).await {
         Ok(g) => g,
-        Err(e) => return unavailable(e),
+        Err(e) => return unavailable("sessions", e),
     };
     let rows: Vec<SessionRow> = grants
         .into_iter()
@@ -67,7 +67,7 @@ pub async fn revoke(
             StatusCode::NOT_FOUND,
             &ErrorPage { title: "No such session", message: "You have no session with that id.".into(), code: None },
         ),
-        Err(e) => unavailable(e),
+        Err(e) => unavailable("sessions", e),
     }
 }
 
@@ -89,18 +89,6 @@ pub async fn revoke_all(
             tracing::info!(user = %session.username, grants = n, "revoked every grant of a user");
             Redirect::to(SESSIONS).into_response()
         }
-        Err(e) => unavailable(e),
+        Err(e) => unavailable("sessions", e),
     }
-}
-
-fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "sessions page");
-    views::render(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &ErrorPage {
-            title: "Unavailable",
-            message: "Ward could not complete this. Try again shortly.".into(),
-            code: None,
-        },
-    )
 }

@@ -12,7 +12,7 @@ use ward_token::secret::SecretHash;
 
 use crate::error::{OAuthRejection, no_store_json};
 use crate::extract::{Browser, OAuthForm};
-use crate::handlers::pages::{forged_form, signed_in_or_redirect, with_csrf_cookie};
+use crate::handlers::pages::{forged_form, signed_in_or_redirect, unavailable, with_csrf_cookie};
 use crate::state::AppState;
 use crate::views::{self, DeviceConfirmPage, DeviceDonePage, DevicePage, ErrorPage};
 
@@ -111,7 +111,7 @@ pub async fn device_lookup(
             }
             response
         }
-        Err(UserCodeError::Store(e)) => unavailable(e),
+        Err(UserCodeError::Store(e)) => unavailable("device", e),
     }
 }
 
@@ -157,18 +157,6 @@ pub async fn device_decide(
                 message: "It has expired or has already been answered. Start again on your device.",
             },
         ),
-        Err(e) => unavailable(e),
+        Err(e) => unavailable("device", e),
     }
-}
-
-fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "device page");
-    views::render(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &ErrorPage {
-            title: "Unavailable",
-            message: "Ward could not complete this. Try again shortly.".into(),
-            code: None,
-        },
-    )
 }

@@ -182,6 +182,20 @@ pub fn forged_form() -> Response {
     )
 }
 
+/// A page the store could not serve: the cause is logged (with `page` naming where), the
+/// person sees a generic 503.
+pub fn unavailable(page: &'static str, e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, page, "a page could not be served");
+    views::render(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &ErrorPage {
+            title: "Unavailable",
+            message: "Ward could not complete this. Try again shortly.".into(),
+            code: None,
+        },
+    )
+}
+
 pub async fn stylesheet() -> Response {
     asset("text/css; charset=utf-8", views::STYLESHEET)
 }

@@ -5,6 +5,7 @@
 use bytes::BytesMut;
 use ward_gate::RefusalReason;
 use ward_gate::audit::EventKind;
+use ward_gate::watch::time_left;
 
 use super::{Caller, End, Owed, Session};
 use crate::dispatch::{Own, Permissions, ReplyShape};
@@ -147,7 +148,8 @@ impl Session<'_> {
             }
             // A fresh token for the same caller: its expiry and scopes now count.
             let namespace = caller.namespace.clone();
-            self.caller = Some(Caller { identity, account: account.clone(), namespace, permissions });
+            let expires_at = tokio::time::Instant::now() + time_left(identity.expires_at, gate.clock.as_ref());
+            self.caller = Some(Caller { expires_at, identity, account: account.clone(), namespace, permissions });
             return Ok(());
         }
         let pool = gate.pools.get(account).ok_or(("NOPERM", "the account is not configured".to_owned()))?;
@@ -167,7 +169,8 @@ impl Session<'_> {
         // Claim values cannot spell the template's separators or a hash tag, nor a glob.
         let reserved = [':', '{', '}', '*', '?', '[', ']', '\\', ' '];
         let namespace = Namespace::new(gate.key_prefix.render_escaped(&identity, &reserved).into_bytes());
-        self.caller = Some(Caller { identity, account: account.clone(), namespace, permissions });
+        let expires_at = tokio::time::Instant::now() + time_left(identity.expires_at, gate.clock.as_ref());
+        self.caller = Some(Caller { expires_at, identity, account: account.clone(), namespace, permissions });
         self.pool = Some(pool);
         self.upstream = Some(lease);
         metrics::gauge!("ward_redis_sessions_active").increment(1.0);

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use ward_gate::RefusalReason;
 use ward_gate::audit::{AuditEvent, EventKind, Who};
 use ward_gate::stream::ClientStream;
-use ward_gate::watch::{IdleWatch, after, time_left};
+use ward_gate::watch::IdleWatch;
 use ward_token::remote::Identity;
 
 use super::Gate;
@@ -51,6 +51,8 @@ enum Owed {
 
 /// The authenticated caller.
 struct Caller {
+    /// When its token expires.
+    expires_at: tokio::time::Instant,
     identity: Arc<Identity>,
     account: String,
     namespace: Namespace,
@@ -171,13 +173,21 @@ impl<'a> Session<'a> {
     }
 
     async fn serve(&mut self) -> End {
+        // One timer for whichever deadline applies, re-armed only when it changes.
+        let timer = tokio::time::sleep_until(self.auth_by);
+        tokio::pin!(timer);
+        let mut armed = Some((self.auth_by, End::AuthTimeout));
         loop {
             self.idle.touch(self.owed.is_empty());
-            let expiry = self.expires_in();
-            let authenticated = self.caller.is_some();
+            let deadline = self.deadline();
+            if deadline != armed {
+                if let Some((at, _)) = deadline {
+                    timer.as_mut().reset(at);
+                }
+                armed = deadline;
+            }
             let end = tokio::select! {
-                () = tokio::time::sleep_until(self.auth_by), if !authenticated => Some(End::AuthTimeout),
-                () = after(expiry) => Some(End::TokenExpired),
+                () = &mut timer, if armed.is_some() => armed.map(|(_, end)| end),
                 () = self.idle.expired() => Some(End::ClientIdle),
                 read = self.client.read_buf(&mut self.from_client), if !self.quitting => match read {
                     Ok(0) | Err(_) => Some(End::ClientLeft),
@@ -200,9 +210,14 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn expires_in(&self) -> Option<std::time::Duration> {
-        let caller = self.caller.as_ref().filter(|_| self.gate.config.close_on_expiry)?;
-        Some(time_left(caller.identity.expires_at, self.gate.clock.as_ref()))
+    /// What ends the session at a set time: not signing in by `auth_by`, or, with
+    /// `close_on_expiry`, the token's expiry.
+    fn deadline(&self) -> Option<(tokio::time::Instant, End)> {
+        match &self.caller {
+            None => Some((self.auth_by, End::AuthTimeout)),
+            Some(caller) if self.gate.config.close_on_expiry => Some((caller.expires_at, End::TokenExpired)),
+            Some(_) => None,
+        }
     }
 
     /// Every whole command in the buffer, in order; then one write upstream.

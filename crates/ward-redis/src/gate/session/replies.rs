@@ -2,13 +2,12 @@
 //! command's shape, a transaction's replies each by its command's, pub/sub events (RESP3
 //! pushes, RESP2 subscribed mode) whenever they come.
 
-use bytes::{Buf, BytesMut};
+use bytes::Buf;
 
 use super::{End, Owed, Session};
 use crate::dispatch::ReplyShape;
-use crate::namespace::Namespace;
-use crate::protocol::{Limits, RespError, frame_len};
-use crate::replies::give_back;
+use crate::protocol::{Limits, frame_len};
+use crate::replies::{first_bulk, give_back, give_back_exec};
 
 impl Session<'_> {
     /// Every whole reply read from Redis, given back in order.
@@ -99,40 +98,7 @@ fn is_pubsub_event(reply: &[u8]) -> bool {
         && first_bulk(reply).is_some_and(|kind| EVENTS.iter().any(|e| kind.eq_ignore_ascii_case(e)))
 }
 
-/// The first element of an array, if it is a bulk string.
-fn first_bulk(reply: &[u8]) -> Option<&[u8]> {
-    let header_end = reply.windows(2).position(|w| w == b"\r\n")? + 2;
-    let rest = reply.get(header_end..)?;
-    if rest.first() != Some(&b'$') {
-        return None;
-    }
-    let len_end = rest.windows(2).position(|w| w == b"\r\n")?;
-    let len: usize = std::str::from_utf8(&rest[1..len_end]).ok()?.parse().ok()?;
-    rest.get(len_end + 2..len_end + 2 + len)
-}
-
 /// An unsubscribe confirmation that leaves no subscription.
 fn is_last_unsubscribe(reply: &[u8]) -> bool {
     first_bulk(reply).is_some_and(|kind| kind.ends_with(b"unsubscribe")) && reply.ends_with(b":0\r\n")
-}
-
-/// EXEC's reply: an array of the queued commands' replies, each given back by its shape (a
-/// null or an error as it came).
-fn give_back_exec(reply: &[u8], shapes: &[ReplyShape], ns: &Namespace, out: &mut BytesMut) -> Result<(), RespError> {
-    if reply.first() != Some(&b'*') || reply.starts_with(b"*-1") {
-        out.extend_from_slice(reply);
-        return Ok(());
-    }
-    let header_end = reply.windows(2).position(|w| w == b"\r\n").ok_or(RespError::Malformed("EXEC reply"))? + 2;
-    out.extend_from_slice(&reply[..header_end]);
-    let mut at = header_end;
-    let mut i = 0;
-    while at < reply.len() {
-        let len = frame_len(&reply[at..], &Limits::SERVER)?.ok_or(RespError::Malformed("EXEC reply"))?;
-        let shape = shapes.get(i).copied().unwrap_or(ReplyShape::AsIs);
-        give_back(shape, &reply[at..at + len], ns, out)?;
-        at += len;
-        i += 1;
-    }
-    Ok(())
 }

@@ -395,6 +395,47 @@ accounts.svc_reader = {}"#;
     }
 
     #[test]
+    fn the_http_gate_names_the_gates_whose_rules_it_follows() {
+        let write = |toml: &str| {
+            let mut f = tempfile::NamedTempFile::new().unwrap();
+            writeln!(f, "{toml}").unwrap();
+            f
+        };
+        let base = r#"issuer_enabled = false
+[[trust]]
+issuer = "https://id.example"
+[[gate.postgres]]
+name = "app"
+listen = "127.0.0.1:6432"
+upstream = { host = "db", database = "app" }
+roles = [{ role = "reader", account = "svc_reader" }]
+accounts.svc_reader = {}
+"#;
+        let with = |http: &str| format!("{base}[gate.http]\nlisten = \"127.0.0.1:8091\"\n{http}");
+        let f = write(&with("postgres = \"app\"\nstatement_timeout = \"2s\""));
+        let c = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap();
+        let http = c.gate.http.as_ref().unwrap();
+        assert_eq!((http.max_rows, http.statement_timeout), (10_000, std::time::Duration::from_secs(2)));
+        assert_eq!(http.scopes.read, "database:read");
+        assert_eq!(c.gate.postgres_named("app").unwrap().listen.port(), 6432);
+
+        let bad = |toml: String| {
+            let f = write(&toml);
+            load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err().to_string()
+        };
+        assert!(bad(with("")).contains("name a gate.postgres"));
+        assert!(bad(with("postgres = \"nope\"")).contains("names no [[gate.postgres]]"));
+        assert!(bad(with("redis = \"cache\"")).contains("names no [[gate.redis]]"));
+        assert!(bad(with("postgres = \"app\"\nmax_rows = 0")).contains("max_rows must be at least 1"));
+        let slow = with("postgres = \"app\"\nstatement_timeout = \"2m\"");
+        assert!(bad(slow).contains("less than request_timeout"));
+        let twice = format!(
+            "{base}[[gate.postgres]]\nname = \"app\"\nlisten = \"127.0.0.1:6433\"\nupstream = {{ host = \"db\", database = \"app\" }}\nroles = [{{ role = \"reader\", account = \"svc_reader\" }}]\naccounts.svc_reader = {{}}\n"
+        );
+        assert!(bad(twice).contains("named \"app\""));
+    }
+
+    #[test]
     fn insecure_http_trust_is_accepted_when_asked_for() {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         writeln!(f, "[[trust]]\nissuer = \"http://id.example\"\nallow_insecure_http = true").unwrap();

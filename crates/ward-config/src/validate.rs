@@ -127,6 +127,10 @@ fn validate_gates(config: &Config) -> Result<(), String> {
         validate_shared(config, &format!("{kind} on {}", gate.listen), &gate)?;
     }
     validate_redis_gates(config)?;
+    validate_gate_names(config)?;
+    if let Some(http) = &config.gate.http {
+        validate_http_gate(config, http)?;
+    }
     for gate in &config.gate.postgres {
         let name = format!("gate.postgres on {}", gate.listen);
         if let Some(rule) = gate.roles.iter().find(|r| !gate.accounts.contains_key(&r.account)) {
@@ -210,6 +214,58 @@ fn validate_redis_gates(config: &Config) -> Result<(), String> {
         if gate.scopes.read.is_empty() || gate.scopes.write.is_empty() {
             return Err(format!("{name}: scopes.read and scopes.write must be named"));
         }
+    }
+    Ok(())
+}
+
+/// Names are how `[gate.http]` refers to the other gates: unique within a kind.
+fn validate_gate_names(config: &Config) -> Result<(), String> {
+    let postgres = config.gate.postgres.iter().map(|g| ("gate.postgres", g.name.as_deref()));
+    let named: Vec<_> = postgres.chain(config.gate.redis.iter().map(|g| ("gate.redis", g.name.as_deref()))).collect();
+    for (i, (kind, name)) in named.iter().enumerate() {
+        let Some(name) = name else { continue };
+        if name.trim().is_empty() {
+            return Err(format!("a {kind} has an empty name"));
+        }
+        if named[..i].iter().any(|(k, n)| k == kind && n == &Some(*name)) {
+            return Err(format!("two {kind} sections are named {name:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn validate_http_gate(config: &Config, http: &crate::gate::HttpGateConfig) -> Result<(), String> {
+    let name = format!("gate.http on {}", http.listen);
+    if config.trust.is_empty() {
+        return Err(format!("{name}: no [[trust]] issuer configured, so no token could ever be accepted"));
+    }
+    match (&http.postgres, &http.redis) {
+        (None, None) => return Err(format!("{name}: name a gate.postgres (postgres = …), a gate.redis, or both")),
+        (Some(pg), _) if config.gate.postgres_named(pg).is_none() => {
+            return Err(format!("{name}: postgres = {pg:?} names no [[gate.postgres]]"));
+        }
+        (_, Some(redis)) if config.gate.redis_named(redis).is_none() => {
+            return Err(format!("{name}: redis = {redis:?} names no [[gate.redis]]"));
+        }
+        _ => {}
+    }
+    let positive = [
+        ("pool_size", http.pool_size),
+        ("max_client_connections", http.max_client_connections),
+        ("max_rows", http.max_rows),
+        ("max_result_bytes", http.max_result_bytes),
+    ];
+    if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
+        return Err(format!("{name}: {field} must be at least 1"));
+    }
+    if http.max_body_bytes < 1024 {
+        return Err(format!("{name}: max_body_bytes must be at least 1024"));
+    }
+    if http.statement_timeout.is_zero() || http.request_timeout <= http.statement_timeout {
+        return Err(format!("{name}: statement_timeout must be more than 0s and less than request_timeout"));
+    }
+    if http.scopes.read.is_empty() || http.scopes.write.is_empty() {
+        return Err(format!("{name}: scopes.read and scopes.write must be named"));
     }
     Ok(())
 }

@@ -25,6 +25,8 @@ pub enum GateError {
     Secret(#[from] ward_config::gate::SecretSourceError),
     #[error("{0}")]
     Template(#[from] crate::claims::TemplateError),
+    #[error("no gate is named {0:?}")]
+    UnknownGate(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
 }

@@ -57,6 +57,10 @@ pub enum Refusal {
     /// `-NOPERM …`: not served through the gate, or not with this token's scopes.
     NoPerm(&'static str),
     NoPermOwned(String),
+    /// `-NOPERM …`: the token's scopes do not permit this command (`write`: it writes).
+    Scope {
+        write: bool,
+    },
     /// `-ERR …`: a command whose arguments do not fit it.
     Err(String),
 }
@@ -68,6 +72,8 @@ impl Refusal {
             Self::NoAuth => ("NOAUTH", "Authentication required."),
             Self::NoPerm(message) => ("NOPERM", message),
             Self::NoPermOwned(message) => ("NOPERM", message),
+            Self::Scope { write: false } => ("NOPERM", "this token's scopes do not permit reading"),
+            Self::Scope { write: true } => ("NOPERM", "this token's scopes do not permit writing"),
             Self::Err(message) => ("ERR", message),
         }
     }
@@ -120,10 +126,10 @@ pub fn decide(
     match spec.access {
         Access::Admin => return Err(Refusal::NoPerm("administrative commands are not served through the gate")),
         Access::Read if !(permissions.read || permissions.write) => {
-            return Err(Refusal::NoPerm("this token's scopes do not permit reading"));
+            return Err(Refusal::Scope { write: false });
         }
         Access::Write if !permissions.write => {
-            return Err(Refusal::NoPerm("this token's scopes do not permit writing"));
+            return Err(Refusal::Scope { write: true });
         }
         _ => {}
     }
@@ -209,28 +215,15 @@ mod tests {
             let write = decided(&line, true, WRITE);
             match spec.access {
                 Access::Write => {
-                    assert_eq!(
-                        read,
-                        Err(Refusal::NoPerm("this token's scopes do not permit writing")),
-                        "{}",
-                        spec.name
-                    );
-                    assert_ne!(write, Err(Refusal::NoPerm("this token's scopes do not permit writing")));
+                    assert_eq!(read, Err(Refusal::Scope { write: true }), "{}", spec.name);
+                    assert_ne!(write, Err(Refusal::Scope { write: true }));
                 }
                 Access::Admin => {
                     assert!(matches!(write, Err(Refusal::NoPerm(_))), "{} must never be served", spec.name);
                 }
                 Access::Read => {
-                    assert_ne!(
-                        read,
-                        Err(Refusal::NoPerm("this token's scopes do not permit reading")),
-                        "{}",
-                        spec.name
-                    );
-                    assert_eq!(
-                        decided(&line, true, NONE),
-                        Err(Refusal::NoPerm("this token's scopes do not permit reading"))
-                    );
+                    assert_ne!(read, Err(Refusal::Scope { write: false }), "{}", spec.name);
+                    assert_eq!(decided(&line, true, NONE), Err(Refusal::Scope { write: false }));
                 }
                 Access::Connection => {}
             }

@@ -35,6 +35,14 @@ impl Namespace {
         Self { prefix, escaped }
     }
 
+    /// The namespace of the caller with this verified token, from the prefix template. Claim
+    /// values cannot spell the template's separators or a hash tag, nor a glob: those are
+    /// escaped, so one identity's prefix can never be the start of another's.
+    pub fn for_identity(template: &ward_gate::claims::ClaimTemplate, identity: &ward_token::remote::Identity) -> Self {
+        const RESERVED: [char; 9] = [':', '{', '}', '*', '?', '[', ']', '\\', ' '];
+        Self::new(template.render_escaped(identity, &RESERVED).into_bytes())
+    }
+
     pub fn prefix(&self) -> &[u8] {
         &self.prefix
     }

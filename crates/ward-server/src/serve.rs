@@ -1,6 +1,5 @@
-//! The accept loop. hyper directly rather than `axum::serve`, for what a public endpoint
-//! needs: a header-read timeout against slow clients, a cap on open connections, and a
-//! graceful shutdown that drains in-flight requests within a grace period.
+//! The issuer's listener: the shared accept loop ([`ward_http::serve`]) with the issuer's
+//! background jobs (signing-key reload, purge of expired rows) running beside it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,22 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use ward_oauth::AuthorizationServer;
 use ward_store::SqlStore;
 
+pub use ward_http::ServeOptions;
+
 /// How often expired revocations and assertion ids are deleted.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
-
-pub struct ServeOptions {
-    pub header_read_timeout: Duration,
-    pub max_connections: usize,
-    pub shutdown_grace: Duration,
-}
 
 pub struct Server {
     listener: TcpListener,
@@ -62,45 +53,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         let Self { listener, router, oauth, options } = self;
         let jobs = tokio::spawn(background_jobs(oauth));
-        let graceful = GracefulShutdown::new();
-        let permits = Arc::new(Semaphore::new(options.max_connections));
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout).keep_alive(true);
-        tokio::pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                permit = permits.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
-                () = &mut shutdown => break,
-            };
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let _ = stream.set_nodelay(true);
-            // The peer address, for sign-in throttling per address.
-            let service = TowerToHyperService::new(tower::Layer::layer(
-                &axum::Extension(axum::extract::ConnectInfo(peer)),
-                router.clone(),
-            ));
-            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-            tokio::spawn(async move {
-                let _ = connection.await;
-                drop(permit);
-            });
-        }
-        drop(listener);
-        tracing::info!("shutting down: draining open requests");
-        if tokio::time::timeout(options.shutdown_grace, graceful.shutdown()).await.is_err() {
-            tracing::warn!(grace = ?options.shutdown_grace, "some requests were still open after the grace period");
-        }
+        ward_http::serve(listener, router, options, None, shutdown).await;
         jobs.abort();
     }
 }

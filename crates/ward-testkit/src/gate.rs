@@ -163,6 +163,7 @@ pub fn gate_config(db: &GateDb) -> PostgresGateConfig {
         .collect();
     let rule = |role: &str, account: &str| RoleRule { role: role.into(), account: account.into() };
     PostgresGateConfig {
+        name: Some("app".into()),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         upstream: UpstreamConfig {
             host: "127.0.0.1".into(),

@@ -3,6 +3,8 @@
 //! - [`trust`] — `[[trust]]`: issuers whose tokens gates accept.
 //! - [`postgres`] — `[[gate.postgres]]`.
 //! - [`redis`] — `[[gate.redis]]`.
+//! - [`http`] — `[gate.http]`: the HTTP data API, under the rules of named gates of the
+//!   other kinds (it has no role rules of its own, so it is not a [`GateSection`]).
 //!
 //! **How fields every gate kind shares are laid out.** Each gate kind is its own array of
 //! tables (`[[gate.postgres]]`, and the kinds that follow), and the fields every kind has —
@@ -14,6 +16,7 @@
 //! an error). Each kind hands its shared fields to the gate core through [`GateSection`],
 //! and [`validate_shared`](crate::validate) checks them once for every kind.
 
+pub mod http;
 pub mod postgres;
 pub mod redis;
 pub mod trust;
@@ -24,6 +27,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use http::*;
 pub use postgres::*;
 pub use redis::*;
 pub use trust::*;
@@ -33,6 +37,7 @@ pub use trust::*;
 pub struct GateConfig {
     pub postgres: Vec<PostgresGateConfig>,
     pub redis: Vec<RedisGateConfig>,
+    pub http: Option<HttpGateConfig>,
 }
 
 impl GateConfig {
@@ -43,7 +48,17 @@ impl GateConfig {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.postgres.is_empty() && self.redis.is_empty()
+        self.postgres.is_empty() && self.redis.is_empty() && self.http.is_none()
+    }
+
+    /// The `[[gate.postgres]]` called `name`.
+    pub fn postgres_named(&self, name: &str) -> Option<&PostgresGateConfig> {
+        self.postgres.iter().find(|g| g.name.as_deref() == Some(name))
+    }
+
+    /// The `[[gate.redis]]` called `name`.
+    pub fn redis_named(&self, name: &str) -> Option<&RedisGateConfig> {
+        self.redis.iter().find(|g| g.name.as_deref() == Some(name))
     }
 }
 

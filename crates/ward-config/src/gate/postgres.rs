@@ -73,6 +73,9 @@ pub struct AccountConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresGateConfig {
+    /// How `[gate.http]` refers to this gate, to serve `/query` under its rules.
+    #[serde(default)]
+    pub name: Option<String>,
     pub listen: SocketAddr,
     pub upstream: UpstreamConfig,
     #[serde(default)]

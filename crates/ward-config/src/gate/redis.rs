@@ -16,6 +16,9 @@ use crate::secret::Secret;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisGateConfig {
+    /// How `[gate.http]` refers to this gate, to serve `/command` under its rules.
+    #[serde(default)]
+    pub name: Option<String>,
     pub listen: SocketAddr,
     pub upstream: RedisUpstreamConfig,
     /// TLS for clients: with it, every client speaks TLS from its first byte (Redis has no

@@ -125,24 +125,7 @@ impl Gate {
         pool_size: usize,
         cancel: Arc<CancelRegistry>,
     ) -> Result<Self, GateError> {
-        let upstream = Upstream::new(&config.upstream, Duration::from_secs(5))?;
-        let mut pools = HashMap::new();
-        for (account, settings) in &config.accounts {
-            let password = settings.resolve_password(account, env)?;
-            let pool = Pool::new(
-                upstream.clone(),
-                account.clone(),
-                password,
-                PoolSettings {
-                    size: pool_size,
-                    idle_timeout: config.idle_timeout,
-                    queue_timeout: config.queue_timeout,
-                    reset_query: config.reset_query.clone(),
-                    reset_timeout: config.reset_timeout,
-                },
-            );
-            pools.insert(account.clone(), Arc::new(pool));
-        }
+        let (upstream, pools) = pools(&config, pool_size, env)?;
         let first = trust.first().ok_or(GateError::NoTrust)?;
         let tls = config.tls.as_ref().map(ward_gate::tls::acceptor).transpose()?;
         let signer = config.signed_identity.as_ref().map(|s| IdentitySigner::new(s, env)).transpose()?.map(Arc::new);
@@ -164,6 +147,30 @@ impl Gate {
             clock: deps.clock,
         })
     }
+}
+
+/// The gate's upstream, and a pool per service account of `pool_size` connections, with the
+/// gate's timeouts and resets. The gate's sessions use one set; the HTTP data API builds its
+/// own from the same section.
+pub fn pools(
+    config: &PostgresGateConfig,
+    pool_size: usize,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(Upstream, HashMap<String, Arc<Pool>>), GateError> {
+    let upstream = Upstream::new(&config.upstream, Duration::from_secs(5))?;
+    let mut pools = HashMap::new();
+    for (account, settings) in &config.accounts {
+        let password = settings.resolve_password(account, env)?;
+        let settings = PoolSettings {
+            size: pool_size,
+            idle_timeout: config.idle_timeout,
+            queue_timeout: config.queue_timeout,
+            reset_query: config.reset_query.clone(),
+            reset_timeout: config.reset_timeout,
+        };
+        pools.insert(account.clone(), Arc::new(Pool::new(upstream.clone(), account.clone(), password, settings)));
+    }
+    Ok((upstream, pools))
 }
 
 impl Service for Gate {

@@ -64,26 +64,13 @@ where
     let threads = config.threads.max(1);
     let scripts = Arc::new(ApprovedScripts::default());
     let permits: ClientPermits = Arc::new(Semaphore::new(config.max_client_connections));
-    let upstream = Arc::new(Upstream {
-        host: config.upstream.host.clone(),
-        port: config.upstream.port,
-        tls: UpstreamTlsPolicy::new(config.upstream.tls, &config.upstream.host, config.upstream.ca_file.as_deref())?,
-        database: config.upstream.database,
-        connect_timeout: Duration::from_secs(5),
-    });
+    let upstream = upstream(config)?;
     let key_prefix = ClaimTemplate::parse(&config.key_prefix)?;
     let tls = config.tls.as_ref().map(ward_gate::tls::acceptor).transpose()?;
     let mut gates = Vec::with_capacity(threads);
     for i in 0..threads {
         let share = config.pool_size / threads + usize::from(i < config.pool_size % threads);
-        let mut pools = HashMap::new();
-        for (account, settings) in &config.accounts {
-            let login = Login {
-                user: settings.user.clone().unwrap_or_else(|| account.clone()),
-                password: settings.resolve_password(account, &env)?,
-            };
-            pools.insert(account.clone(), Pool::new(upstream.clone(), login, share.max(1), config.queue_timeout));
-        }
+        let pools = pools(config, &upstream, share.max(1), &env)?;
         gates.push(Arc::new(Gate {
             config: config.clone(),
             verifier: verifier.clone(),
@@ -98,6 +85,36 @@ where
         .await
         .map_err(|source| GateError::Listen { addr: config.listen, source })?;
     Ok(RunningRedisGate { gates, running })
+}
+
+/// Where Redis is and how to reach it, from the section.
+pub fn upstream(config: &RedisGateConfig) -> Result<Arc<Upstream>, GateError> {
+    Ok(Arc::new(Upstream {
+        host: config.upstream.host.clone(),
+        port: config.upstream.port,
+        tls: UpstreamTlsPolicy::new(config.upstream.tls, &config.upstream.host, config.upstream.ca_file.as_deref())?,
+        database: config.upstream.database,
+        connect_timeout: Duration::from_secs(5),
+    }))
+}
+
+/// A pool of `size` connections per service account. The gate's sessions use one set per
+/// thread; the HTTP data API builds its own from the same section.
+pub fn pools(
+    config: &RedisGateConfig,
+    upstream: &Arc<Upstream>,
+    size: usize,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<HashMap<String, Pool>, GateError> {
+    let mut pools = HashMap::new();
+    for (account, settings) in &config.accounts {
+        let login = Login {
+            user: settings.user.clone().unwrap_or_else(|| account.clone()),
+            password: settings.resolve_password(account, env)?,
+        };
+        pools.insert(account.clone(), Pool::new(upstream.clone(), login, size, config.queue_timeout));
+    }
+    Ok(pools)
 }
 
 impl Service for Gate {

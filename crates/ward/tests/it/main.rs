@@ -5,6 +5,7 @@
 mod admin;
 mod client;
 mod config;
+mod data_api;
 mod gate;
 mod psql18;
 mod redis_gate;

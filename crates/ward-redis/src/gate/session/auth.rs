@@ -166,9 +166,7 @@ impl Session<'_> {
                 _ => ("ERR", "the cache is not available".to_owned()),
             }
         })?;
-        // Claim values cannot spell the template's separators or a hash tag, nor a glob.
-        let reserved = [':', '{', '}', '*', '?', '[', ']', '\\', ' '];
-        let namespace = Namespace::new(gate.key_prefix.render_escaped(&identity, &reserved).into_bytes());
+        let namespace = Namespace::for_identity(&gate.key_prefix, &identity);
         let expires_at = tokio::time::Instant::now() + time_left(identity.expires_at, gate.clock.as_ref());
         self.caller = Some(Caller { expires_at, identity, account: account.clone(), namespace, permissions });
         self.pool = Some(pool);

@@ -1,0 +1,67 @@
+//! The OpenAPI document, checked by a validator; and curl, the client people reach for first.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::start;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_validates_and_describes_the_real_answers() {
+    let api = start(false, "").await;
+    let doc: Value = api.http.get(format!("{}/openapi.json", api.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let dir = tempfile_dir();
+    let path = dir.join("openapi.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    // openapi-spec-validator (the test suite's set-up installs it).
+    let out = Command::new("python3")
+        .args(["-c", "import sys; from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename; validate(read_from_filename(sys.argv[1])[0]); print('valid')"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A real answer has every member the schema requires.
+    let token = api.token("alice", &["reader"], "database:read");
+    let a = api.query(&token, "select 1 as one", json!([])).await;
+    for member in doc["components"]["schemas"]["QueryResult"]["required"].as_array().unwrap() {
+        assert!(a.body.get(member.as_str().unwrap()).is_some(), "{member}");
+    }
+    let e = api.query(&token, "selec", json!([])).await;
+    for member in doc["components"]["schemas"]["Error"]["required"].as_array().unwrap() {
+        assert!(e.body.get(member.as_str().unwrap()).is_some(), "{member}");
+    }
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ward-openapi-{}", ward_testkit::pg::random_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_queries_with_a_bearer_token() {
+    let api = start(false, "").await;
+    let token = api.token("bob", &["reader"], "database:read");
+    let url = format!("{}/query", api.url);
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl").args(["-sS", "-w", "\n%{http_code}"]).args(args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_owned(), serde_json::from_str::<Value>(body).unwrap_or(Value::Null))
+    };
+    let (code, body) = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"query": "select title from posts where title = $1", "params": ["bob 1"]}"#,
+        &url,
+    ]);
+    assert_eq!(code, "200");
+    assert_eq!(body["rows"], json!([{"title": "bob 1"}]));
+    let (code, body) = curl(&["-H", "Content-Type: application/json", "-d", r#"{"query": "select 1"}"#, &url]);
+    assert_eq!((code.as_str(), body["error"].as_str()), ("401", Some("unauthorized")));
+}

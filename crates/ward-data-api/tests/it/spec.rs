@@ -65,3 +65,54 @@ async fn curl_queries_with_a_bearer_token() {
     let (code, body) = curl(&["-H", "Content-Type: application/json", "-d", r#"{"query": "select 1"}"#, &url]);
     assert_eq!((code.as_str(), body["error"].as_str()), ("401", Some("unauthorized")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_when_configured_and_slow_clients_are_cut_off() {
+    let dir = tempfile_dir();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (dir.join("api.crt"), dir.join("api.key"));
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    let tls = format!(
+        "header_read_timeout = \"1s\"\ntls = {{ cert_file = {:?}, key_file = {:?} }}",
+        cert.display().to_string(),
+        key.display().to_string()
+    );
+    let api = start(false, &tls).await;
+    let https_url = api.url.replace("http://", "https://");
+    let trusted = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(generated.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let token = api.token("alice", &["reader"], "database:read");
+    let response = trusted
+        .post(format!("{https_url}/query"))
+        .bearer_auth(&token)
+        .json(&json!({"query": "select 1 as one"}))
+        .send()
+        .await
+        .unwrap();
+    let a = crate::answer(response).await;
+    assert_eq!(a.body["rows"], json!([{"one": 1}]));
+    // Plain HTTP to the TLS listener gets no answer.
+    assert!(
+        api.http
+            .post(format!("{}/query", api.url))
+            .bearer_auth(&token)
+            .json(&json!({"query": "select 1"}))
+            .send()
+            .await
+            .is_err()
+    );
+
+    // A client that sends half its headers and stalls is disconnected after header_read_timeout.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let plain = start(false, "header_read_timeout = \"1s\"").await;
+    let mut slow = tokio::net::TcpStream::connect(plain.url.trim_start_matches("http://")).await.unwrap();
+    slow.write_all(b"POST /query HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "closed, not left hanging");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+}

@@ -15,6 +15,12 @@
 //! database = "app"
 //! sslmode = "verify-full"
 //! sslrootcert = "/etc/ssl/gate-ca.pem"
+//!
+//! [profiles.default.redis.cache]
+//! host = "cache-gate.example.com"
+//! port = 6380
+//! tls = true
+//! cacert = "/etc/ssl/gate-ca.pem"
 //! ```
 
 use std::collections::BTreeMap;
@@ -46,6 +52,8 @@ pub struct Profile {
     pub audience: Option<String>,
     /// PostgreSQL gates by name.
     pub gates: BTreeMap<String, PgGate>,
+    /// Redis gates by name.
+    pub redis: BTreeMap<String, RedisGate>,
 }
 
 impl Default for Profile {
@@ -57,6 +65,7 @@ impl Default for Profile {
             scopes: ["openid", "profile", "email", "offline_access"].map(String::from).to_vec(),
             audience: None,
             gates: BTreeMap::new(),
+            redis: BTreeMap::new(),
         }
     }
 }
@@ -85,6 +94,24 @@ impl Default for PgGate {
             sslmode: None,
             sslrootcert: None,
         }
+    }
+}
+
+/// How to reach a Redis gate, in redis-cli's terms.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisGate {
+    pub host: String,
+    pub port: u16,
+    /// TLS from the first byte (the gate has a certificate).
+    pub tls: bool,
+    /// The CA that signed the gate's certificate, when it is not in the system's store.
+    pub cacert: Option<String>,
+}
+
+impl Default for RedisGate {
+    fn default() -> Self {
+        Self { host: "127.0.0.1".into(), port: 6380, tls: false, cacert: None }
     }
 }
 
@@ -160,22 +187,28 @@ pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Profile> {
 }
 
 impl Profile {
-    /// The gate named `name`, or the only one, or the built-in local one when none is configured.
+    /// The PostgreSQL gate named `name`, or the only one, or the built-in local one when none
+    /// is configured.
     pub fn gate(&self, name: Option<&str>) -> Result<PgGate> {
-        match name {
-            Some(n) => self
-                .gates
-                .get(n)
-                .cloned()
-                .ok_or_else(|| ClientError::Config(format!("profile {:?} has no gate {n:?}", self.name))),
-            None if self.gates.len() == 1 => Ok(self.gates.values().next().cloned().unwrap_or_default()),
-            None if self.gates.is_empty() => Ok(PgGate::default()),
-            None => Err(ClientError::Config(format!(
-                "profile {:?} has several gates; name one: {}",
-                self.name,
-                self.gates.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))),
+        pick(&self.name, "gate", &self.gates, name)
+    }
+
+    /// The Redis gate named `name`, by the same rules.
+    pub fn redis_gate(&self, name: Option<&str>) -> Result<RedisGate> {
+        pick(&self.name, "Redis gate", &self.redis, name)
+    }
+}
+
+fn pick<G: Clone + Default>(profile: &str, kind: &str, gates: &BTreeMap<String, G>, name: Option<&str>) -> Result<G> {
+    match name {
+        Some(n) => {
+            gates.get(n).cloned().ok_or_else(|| ClientError::Config(format!("profile {profile:?} has no {kind} {n:?}")))
         }
+        None if gates.len() <= 1 => Ok(gates.values().next().cloned().unwrap_or_default()),
+        None => Err(ClientError::Config(format!(
+            "profile {profile:?} has several {kind}s; name one: {}",
+            gates.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))),
     }
 }
 
@@ -198,6 +231,8 @@ mod tests {
         assert_eq!(work.issuer, "https://id.example.com");
         assert_eq!(work.gate(None).unwrap().host, "gate");
         assert!(work.gate(Some("nope")).is_err());
+        assert_eq!(work.redis_gate(None).unwrap(), RedisGate::default());
+        assert!(work.redis_gate(Some("cache")).is_err());
         let over =
             Overrides { profile: Some("work".into()), issuer: Some("http://127.0.0.1:9".into()), ..Default::default() };
         assert_eq!(load(Some(&path), &over).unwrap().issuer, "http://127.0.0.1:9");

@@ -109,6 +109,15 @@ pub enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Run redis-cli through a Redis gate with a fresh token: `ward redis-cli [GATE] [-- args]`.
+    RedisCli {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// A Redis gate of the profile; the only one, or a local gate on 127.0.0.1:6380, by default.
+        gate: Option<String>,
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Print `export` lines (PGHOST, PGPASSWORD, …) for a gate, for other tools.
     Env {
         #[command(flatten)]

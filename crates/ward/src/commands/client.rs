@@ -1,4 +1,4 @@
-//! The client commands: `login`, `token`, `whoami`, `logout`, `psql`, `env`. They read client
+//! The client commands: `login`, `token`, `whoami`, `logout`, `psql`, `redis-cli`, `env`. They read client
 //! profiles and the token cache, never the server configuration. Nothing here prints a token,
 //! except `ward token` and `ward env` (whose job it is).
 
@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use ward_client::cache::{Cache, TokenSet};
 use ward_client::issuer::{Issuer, valid_tokens};
 use ward_client::login::{BrowserLogin, device_login, open_browser};
-use ward_client::profile::{self, Overrides, PgGate, Profile};
+use ward_client::profile::{self, Overrides, PgGate, Profile, RedisGate};
 
 use crate::cli::{ClientArgs, Command, LoginArgs};
 
@@ -42,6 +42,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Psql { client, gate, args } => psql(&client, gate.as_deref(), args).await,
+        Command::RedisCli { client, gate, args } => redis_cli(&client, gate.as_deref(), args).await,
         Command::Env { client, gate } => {
             let (profile, cache) = open(&client)?;
             let gate = profile.gate(gate.as_deref())?;
@@ -164,10 +165,38 @@ async fn psql(args: &ClientArgs, gate: Option<&str>, psql_args: Vec<String>) -> 
     for (name, value) in pg_environment(&gate, &tokens) {
         command.env(name, value);
     }
+    exec(command, &program)
+}
+
+async fn redis_cli(args: &ClientArgs, gate: Option<&str>, cli_args: Vec<String>) -> anyhow::Result<()> {
+    let (profile, cache) = open(args)?;
+    let gate = profile.redis_gate(gate)?;
+    let tokens = valid_tokens(&profile, &cache, MIN_LEFT_SECS).await?;
+    let program = std::env::var("WARD_REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());
+    let mut command = std::process::Command::new(&program);
+    command.args(redis_cli_args(&gate)).args(&cli_args);
+    // In the environment, not on the command line, where `ps` would show it to everyone.
+    command.env("REDISCLI_AUTH", &tokens.access_token);
+    exec(command, &program)
+}
+
+/// redis-cli's arguments for reaching `gate`.
+fn redis_cli_args(gate: &RedisGate) -> Vec<String> {
+    let mut args = vec!["-h".to_owned(), gate.host.clone(), "-p".to_owned(), gate.port.to_string()];
+    if gate.tls {
+        args.push("--tls".into());
+    }
+    if let Some(ca) = &gate.cacert {
+        args.extend(["--cacert".to_owned(), ca.clone()]);
+    }
+    args
+}
+
+/// Runs `command` in place of this process: the tool owns the terminal, its exit status is ours.
+fn exec(mut command: std::process::Command, program: &str) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt as _;
-        // Replaces this process: psql owns the terminal, its exit status is ours.
         let error = command.exec();
         Err(anyhow::anyhow!("cannot run {program}: {error}"))
     }
@@ -198,5 +227,7 @@ mod tests {
         let env = pg_environment(&gate, &tokens);
         assert!(env.contains(&("PGUSER", "me".into())) && env.contains(&("PGSSLMODE", "verify-full".into())));
         assert!(env.contains(&("PGPASSWORD", "not-a-jwt".into())));
+        let redis = RedisGate { tls: true, cacert: Some("/ca.pem".into()), ..RedisGate::default() };
+        assert_eq!(redis_cli_args(&redis), ["-h", "127.0.0.1", "-p", "6380", "--tls", "--cacert", "/ca.pem"]);
     }
 }

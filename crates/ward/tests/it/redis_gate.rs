@@ -57,5 +57,34 @@ accounts.svc_cache = {{ password_env = "CACHE_PASSWORD" }}
     assert_eq!(cli(&["GET", "progress"]), "42");
     assert!(cli(&["FLUSHALL"]).contains("NOPERM"));
     assert_eq!(redis.command(&[b"GET", b"u:worker:progress"]).unwrap(), b"$2\r\n42\r\n");
+
+    // `ward redis-cli` with a profile naming this gate and a cached token: the token travels in
+    // REDISCLI_AUTH, never on redis-cli's command line.
+    let home = tempfile::tempdir().unwrap();
+    let issuer = node.issuer.clone();
+    std::fs::create_dir_all(home.path().join("config/ward")).unwrap();
+    std::fs::write(
+        home.path().join("config/ward/config.toml"),
+        format!("[profiles.default]\nissuer = \"{issuer}\"\nclient_id = \"worker\"\n[profiles.default.redis.cache]\nport = {port}\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(home.path().join("cache/ward/tokens")).unwrap();
+    let cached = serde_json::json!({
+        "issuer": issuer, "client_id": "worker", "access_token": token, "refresh_token": null,
+        "id_token": null, "expires_at": i64::MAX / 2, "scope": "cache:read cache:write",
+    });
+    let cache_file = home.path().join("cache/ward/tokens/default.json");
+    std::fs::write(&cache_file, cached.to_string()).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&cache_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(cache_file.parent().unwrap(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ward"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_CACHE_HOME", home.path().join("cache"))
+        .env_remove("WARD_PROFILE")
+        .args(["redis-cli", "--", "GET", "progress"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42", "{}", String::from_utf8_lossy(&out.stderr));
     stop(child).await;
 }

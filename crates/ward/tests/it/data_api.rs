@@ -2,8 +2,6 @@
 //! named PostgreSQL gate and a named Redis gate; curl as the client, and the audit lines and
 //! metrics that one identity's HTTP requests leave beside its psql and redis-cli sessions.
 
-use std::process::Stdio;
-
 use serde_json::Value;
 use ward_testkit::gate::gate_db;
 use ward_testkit::oidc::FakeIssuer;

@@ -2,6 +2,7 @@
 # The HTTP data API beside its peers, in one run. Not a test: it never fails on numbers.
 #
 #   bash bench/http.sh      # prints a Markdown report for bench/RESULTS.md
+#   PERF=1 bash bench/http.sh   # also perf-records Ward during its runs (bench/out/perf-*.data)
 #
 # - POST /command {"command": "GET"} with wrk, beside webdis's GET /GET/key (Debian's webdis),
 #   both against one Redis.
@@ -119,6 +120,9 @@ RUNS=$OUT/http-runs.tsv; : > "$RUNS"
 wrk_run() {
   local name=$1 url=$2 kind=${3:-}
   local args=(-t 2 -c "$CLIENTS" -d "${DURATION}s" --latency)
+  if [ -n "$kind" ] && [ -n "${PERF:-}" ]; then
+    perf record -q -F 999 -g -p "$WARD_PID" -o "$OUT/perf-$kind.data" -- sleep "$((DURATION - 1))" >/dev/null 2>&1 &
+  fi
   if [ -n "$kind" ]; then
     TOKEN=$(token) KIND=$kind SCALE=$SCALE wrk "${args[@]}" -s bench/http_post.lua "$url" > "$OUT/wrk.txt" 2>&1 || true
   else

@@ -15,6 +15,24 @@ use crate::DataApi;
 /// Statement text beyond this is cut in audit lines.
 const MAX_STATEMENT: usize = 1024;
 
+/// The request metrics, registered once: labelling per request would allocate every time.
+pub struct Meters {
+    /// By endpoint (query, command) and outcome (ok, error).
+    requests: [[metrics::Counter; 2]; 2],
+    seconds: [metrics::Histogram; 2],
+}
+
+impl Meters {
+    pub fn register() -> Self {
+        let endpoints = ["query", "command"];
+        let counter = |endpoint: &'static str, outcome: &'static str| metrics::counter!("ward_http_requests_total", "endpoint" => endpoint, "outcome" => outcome);
+        Self {
+            requests: endpoints.map(|e| [counter(e, "ok"), counter(e, "error")]),
+            seconds: endpoints.map(|e| metrics::histogram!("ward_http_request_seconds", "endpoint" => e)),
+        }
+    }
+}
+
 /// A request turned away before it reached a database.
 pub fn refused(api: &DataApi, peer: SocketAddr, reason: RefusalReason) {
     metrics::counter!("ward_http_auth_failures_total", "reason" => reason.as_str()).increment(1);
@@ -30,7 +48,7 @@ pub fn refused(api: &DataApi, peer: SocketAddr, reason: RefusalReason) {
 
 /// What one request did, once it is done.
 pub struct Done<'a> {
-    pub endpoint: &'static str,
+    pub endpoint: Endpoint,
     pub identity: &'a Identity,
     pub account: &'a str,
     pub database: Option<&'a str>,
@@ -43,12 +61,19 @@ pub struct Done<'a> {
     pub outcome: Result<(), Option<&'a str>>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Query = 0,
+    Command = 1,
+}
+
 impl Done<'_> {
     pub fn record(&self, api: &DataApi, peer: SocketAddr) {
         let elapsed = self.started.elapsed();
         let outcome = if self.outcome.is_ok() { "ok" } else { "error" };
-        metrics::counter!("ward_http_requests_total", "endpoint" => self.endpoint, "outcome" => outcome).increment(1);
-        metrics::histogram!("ward_http_request_seconds", "endpoint" => self.endpoint).record(elapsed.as_secs_f64());
+        let endpoint = self.endpoint as usize;
+        api.meters.requests[endpoint][usize::from(self.outcome.is_err())].increment(1);
+        api.meters.seconds[endpoint].record(elapsed.as_secs_f64());
         if !api.config.audit_statements {
             return;
         }

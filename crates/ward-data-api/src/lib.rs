@@ -43,6 +43,7 @@ pub struct DataApi {
     pub postgres: Option<query::Postgres>,
     /// `/command`, when a `[[gate.redis]]` is named.
     pub redis: Option<command::Redis>,
+    pub meters: audit::Meters,
 }
 
 /// A started data API.
@@ -76,7 +77,7 @@ pub async fn start(
     let postgres = match &config.postgres {
         Some(name) => {
             let gate = gates.postgres_named(name).ok_or_else(|| GateError::UnknownGate(name.clone()))?;
-            Some(query::Postgres::new(gate, config.pool_size, &env)?)
+            Some(query::Postgres::new(gate, config.pool_size, config.statement_timeout, &env)?)
         }
         None => None,
     };
@@ -88,7 +89,8 @@ pub async fn start(
         None => None,
     };
     let tls = config.tls.as_ref().map(ward_gate::tls::acceptor).transpose()?;
-    let api = Arc::new(DataApi { config: config.clone(), verifier, clock, postgres, redis });
+    let meters = audit::Meters::register();
+    let api = Arc::new(DataApi { config: config.clone(), verifier, clock, postgres, redis, meters });
     let listener =
         TcpListener::bind(config.listen).await.map_err(|source| GateError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| GateError::Listen { addr: config.listen, source })?;

@@ -96,8 +96,11 @@ impl EventKind<'_> {
 }
 
 impl AuditEvent<'_> {
-    /// Writes the line.
+    /// Writes the line, unless the log filter drops audit lines (then nothing is serialized).
     pub fn emit(&self) {
+        if !tracing::enabled!(target: "ward::audit", tracing::Level::INFO) {
+            return;
+        }
         match serde_json::to_string(self) {
             Ok(line) => tracing::info!(target: "ward::audit", "{line}"),
             Err(e) => tracing::error!(error = %e, "an audit event could not be written"),

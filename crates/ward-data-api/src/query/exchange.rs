@@ -1,21 +1,25 @@
 //! One statement on a backend that [`ward_pg::gate::framed::assign::assign`] has set up for
-//! the caller, in one round trip for a read and two for a write:
+//! the caller (its identity, and `statement_timeout`, as session settings), in one round trip
+//! for a read and two for a write:
 //!
 //! ```text
-//! Query   BEGIN [READ ONLY]; SELECT set_config('statement_timeout', …, true)
+//! Query   BEGIN [READ ONLY]
 //! Parse, Bind, Describe, Execute (at most max_rows + 1 rows), Sync
 //! Query   ROLLBACK                       (read: always, in the same round trip)
 //! Query   COMMIT or ROLLBACK             (write: once the statement's outcome is known)
 //! ```
 //!
 //! The extended protocol runs exactly one statement (`COMMIT; DELETE …` is a syntax error, not
-//! two statements), and a read scope's transaction is READ ONLY from its first statement, so
-//! nothing it runs — a data-modifying CTE, a function that writes — can write. The timeout is
-//! set by a SELECT, not SET LOCAL, because a SELECT takes the transaction's snapshot, after
-//! which PostgreSQL refuses to make it read-write (`SET TRANSACTION READ WRITE`, `BEGIN READ
-//! WRITE` inside it, `set_config('transaction_read_only', …)`: SQLSTATE 25001). Its ROLLBACK
-//! undoes whatever settings it made. A write commits only
-//! when its statement succeeded within the limits, so an over-long result changes nothing.
+//! two statements), and a read scope's transaction is READ ONLY from its start, so nothing it
+//! runs — a data-modifying CTE, a function that writes, COPY FROM — can write. The statements
+//! that could make it read-write (`SET TRANSACTION READ WRITE`, `BEGIN READ WRITE` inside it)
+//! take no snapshot and write nothing themselves, and being the request's one statement, are
+//! followed only by the ROLLBACK; a statement that does take a snapshot (a function, a DO
+//! block) can no longer change the mode (PostgreSQL: 25001). The ROLLBACK also undoes whatever
+//! settings the read made.
+//!
+//! A write commits only when its statement succeeded within the limits, so an over-long result
+//! changes nothing.
 //!
 //! The backend goes back to the pool only from a known state: idle, every answer read. COPY,
 //! a result over `max_result_bytes`, or no answer in time, and it is closed instead (which
@@ -92,7 +96,13 @@ async fn exchange(
         Exchange { result: Err(ApiError::Unavailable("the database is not available")), reusable: false }
     };
     let mut batch = BytesMut::new();
-    encode_begin(&mut batch, access, limits.statement_timeout);
+    encode_query(
+        &mut batch,
+        match access {
+            Access::Read => "BEGIN READ ONLY",
+            Access::Write => "BEGIN",
+        },
+    );
     encode_statement(&mut batch, sql, params, limits.max_rows);
     encode_sync(&mut batch);
     if access == Access::Read {
@@ -154,16 +164,6 @@ async fn read_until(backend: &mut Backend, collect: &mut Collect, readies: usize
             Step::Abandon => return Ok(None),
         }
     }
-}
-
-fn encode_begin(out: &mut BytesMut, access: Access, timeout: Duration) {
-    let begin = match access {
-        Access::Read => "BEGIN READ ONLY",
-        Access::Write => "BEGIN",
-    };
-    // A number the gate formats, never text from the request.
-    let ms = timeout.as_millis().max(1);
-    encode_query(out, &format!("{begin}; SELECT pg_catalog.set_config('statement_timeout', '{ms}', true)"));
 }
 
 /// Parse, Bind (text parameters, text results), Describe and Execute of the unnamed

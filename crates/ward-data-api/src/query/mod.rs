@@ -32,7 +32,7 @@ use ward_pg::protocol::frontend::StartupParams;
 use ward_token::remote::Identity;
 
 use self::exchange::{Access, Answer, Limits};
-use crate::audit::{self, Done};
+use crate::audit::{self, Done, Endpoint};
 use crate::error::ApiError;
 use crate::{DataApi, auth};
 
@@ -41,7 +41,8 @@ pub struct Postgres {
     pub gate: PostgresGateConfig,
     pub pools: HashMap<String, Arc<Pool>>,
     signer: Option<Arc<IdentitySigner>>,
-    /// Set on every backend with the identity: the text formats [`json`] reads.
+    /// Set on every backend with the identity: the text formats [`json`] reads, and
+    /// `statement_timeout`.
     params: StartupParams,
 }
 
@@ -49,6 +50,7 @@ impl Postgres {
     pub fn new(
         gate: &PostgresGateConfig,
         pool_size: usize,
+        statement_timeout: std::time::Duration,
         env: &impl Fn(&str) -> Option<String>,
     ) -> Result<Self, GateError> {
         let (_, pools) = ward_pg::gate::pools(gate, pool_size, env)?;
@@ -61,7 +63,11 @@ impl Postgres {
             ("extra_float_digits", "1"),
             ("application_name", "ward-data-api"),
         ];
-        let params = StartupParams(params.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect());
+        let mut params: Vec<_> = params.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+        // Set with the identity, once per backend, rather than in every request's transaction.
+        let timeout = format!("-c statement_timeout={}", statement_timeout.as_millis().max(1));
+        params.push(("options".into(), timeout));
+        let params = StartupParams(params);
         Ok(Self { gate: gate.clone(), pools, signer, params })
     }
 }
@@ -188,7 +194,7 @@ impl<'a> Call<'a> {
         }
         let database = Some(self.postgres.gate.upstream.database.as_str());
         let done = Done {
-            endpoint: "query",
+            endpoint: Endpoint::Query,
             identity: self.identity,
             account: self.account,
             database,

@@ -110,3 +110,47 @@ async fn an_api_without_redis_has_no_command_endpoint() {
     let a = api.post("/command", &token, json!({"command": "GET", "args": ["k"]})).await;
     assert_eq!((a.status, a.body["error"].as_str()), (404, Some("not_found")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_connections_without_mixing_replies() {
+    // Two connections for 200 concurrent requests of two identities: replies are pipelined,
+    // and each must reach its own request.
+    let api = std::sync::Arc::new(start(true, "pool_size = 2").await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let api = api.clone();
+        tasks.spawn(async move {
+            let sub = if i % 2 == 0 { "alice" } else { "bob" };
+            let token = api.token(sub, &["cache"], "cache:read cache:write");
+            let value = format!("{sub}-{i}");
+            let set = api.post("/command", &token, json!({"command": "SET", "args": [format!("k{i}"), value]})).await;
+            assert_eq!(set.body["result"], "OK");
+            let get = api.post("/command", &token, json!({"command": "GET", "args": [format!("k{i}")]})).await;
+            assert_eq!(get.body["result"], json!(value), "request {i} got another's reply");
+            assert_eq!(get.body["user"], sub);
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let redis = api.redis.as_ref().unwrap();
+    assert_eq!(redis.command(&[b"GET", b"u:bob:k1"]).unwrap(), b"$5\r\nbob-1\r\n");
+    assert_eq!(redis.command(&[b"EXISTS", b"u:alice:k1"]).unwrap(), b":0\r\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_redis_drops_is_opened_again() {
+    let api = start(true, "pool_size = 1").await;
+    let redis = api.redis.as_ref().unwrap();
+    let token = api.token("alice", &["cache"], "cache:read cache:write");
+    let a = api.post("/command", &token, json!({"command": "SET", "args": ["k", "v"]})).await;
+    assert_eq!(a.status, 200);
+    // Redis closes every connection of the account's user.
+    assert_eq!(redis.command(&[b"CLIENT", b"KILL", b"USER", b"svc_cache"]).unwrap(), b":1\r\n");
+    // The request that finds the connection dead may fail, as "not available"; the next ones
+    // get a fresh connection.
+    let first = api.post("/command", &token, json!({"command": "GET", "args": ["k"]})).await;
+    assert!(first.status == 200 || (first.status == 503 && first.body["error"] == "unavailable"), "{first:?}");
+    let a = api.post("/command", &token, json!({"command": "GET", "args": ["k"]})).await;
+    assert_eq!((a.status, a.body["result"].as_str()), (200, Some("v")));
+}

@@ -33,10 +33,8 @@ async fn a_read_scope_cannot_write_by_any_statement() {
         ("copy posts from stdin".into(), vec![], &["25006", "0A000"]),
         (format!("commit; {insert}"), vec![], &["42601"]),
         (format!("select 1; {insert}"), vec![], &["42601"]),
-        ("set transaction read write".into(), vec![], &["25001"]),
-        ("begin read write".into(), vec![], &["25001"]),
-        ("start transaction isolation level read committed, read write".into(), vec![], &["25001"]),
         ("select set_config('transaction_read_only', 'off', false)".into(), vec![], &["25001"]),
+        (format!("do $$ begin set transaction read write; {insert}; end $$"), vec![], &["25001"]),
         ("set role svc_admin".into(), vec![], &["42501"]),
     ];
     for (sql, params, codes) in attempts {
@@ -54,13 +52,24 @@ async fn a_read_scope_cannot_write_by_any_statement() {
             );
         }
     }
-    // COMMIT alone ends the read-only transaction and writes nothing; a BEGIN inside it
-    // changes nothing.
-    for sql in ["commit", "commit and chain", "begin", "rollback"] {
+    // Statements that end the transaction or change its mode run alone, and write nothing.
+    let alone = [
+        "commit",
+        "commit and chain",
+        "begin",
+        "rollback",
+        "set transaction read write",
+        "begin read write",
+        "start transaction isolation level read committed, read write",
+        "set session characteristics as transaction read write",
+    ];
+    for sql in alone {
         let a = api.query(&token, sql, json!([])).await;
         assert_eq!(a.status, 200, "{sql}: {:?}", a.body);
     }
     assert_eq!(api.posts_titled(&title).await, 0);
+    let a = api.query(&token, "select current_setting('transaction_read_only') as ro", json!([])).await;
+    assert_eq!(a.body["rows"], json!([{"ro": "on"}]), "the next request is read-only again");
     // A role the account may take is taken for that statement's transaction only.
     let a = api.query(&token, "set role writer_group", json!([])).await;
     assert_eq!(a.status, 200, "{:?}", a.body);

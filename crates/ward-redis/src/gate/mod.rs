@@ -98,23 +98,35 @@ pub fn upstream(config: &RedisGateConfig) -> Result<Arc<Upstream>, GateError> {
     }))
 }
 
-/// A pool of `size` connections per service account. The gate's sessions use one set per
-/// thread; the HTTP data API builds its own from the same section.
-pub fn pools(
+/// A pool of `size` connections per service account, for the gate's sessions (one set per
+/// thread).
+fn pools(
     config: &RedisGateConfig,
     upstream: &Arc<Upstream>,
     size: usize,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<HashMap<String, Pool>, GateError> {
-    let mut pools = HashMap::new();
+    Ok(logins(config, env)?
+        .into_iter()
+        .map(|(account, login)| (account, Pool::new(upstream.clone(), login, size, config.queue_timeout)))
+        .collect())
+}
+
+/// Each service account's login (its ACL user, and password from config or environment), by
+/// account name: for the gate's pools and the HTTP data API's connections alike.
+pub fn logins(
+    config: &RedisGateConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<HashMap<String, Login>, GateError> {
+    let mut logins = HashMap::new();
     for (account, settings) in &config.accounts {
         let login = Login {
             user: settings.user.clone().unwrap_or_else(|| account.clone()),
             password: settings.resolve_password(account, env)?,
         };
-        pools.insert(account.clone(), Pool::new(upstream.clone(), login, size, config.queue_timeout));
+        logins.insert(account.clone(), login);
     }
-    Ok(pools)
+    Ok(logins)
 }
 
 impl Service for Gate {

@@ -184,15 +184,6 @@ impl Pool {
         Ok(Lease { conn, _permit: permit })
     }
 
-    /// Takes a connection back as it is, for a caller that sent only commands that leave no
-    /// state on it (the HTTP data API's one command per request) and read every reply.
-    pub fn put_back(&self, lease: Lease) {
-        let Lease { conn, _permit } = lease;
-        if conn.buf.is_empty() {
-            ward_core::sync::lock(&self.idle).push(conn);
-        }
-    }
-
     /// Takes a connection back after a session: reset and logged in again, or closed.
     pub async fn release(&self, lease: Lease) {
         let Lease { mut conn, _permit } = lease;

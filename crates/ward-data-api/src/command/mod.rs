@@ -2,10 +2,15 @@
 //! `[[gate.redis]]`'s rules — its command table (administrative and unknown commands
 //! refused), scopes, role rules and key namespace — answered `{"result", "command", "user"}`.
 //!
-//! A request is one command on a pooled connection, so commands that need a connection of
-//! their own are refused: transactions (MULTI/EXEC/WATCH), subscriptions, and blocking
-//! commands. What remains leaves no state on the connection, which goes back to the pool as
-//! it is, without RESET.
+//! Requests share connections, pipelined ([`pipeline`]), so commands that need a connection
+//! of their own are refused: transactions (MULTI/EXEC/WATCH), subscriptions, and blocking
+//! commands. What remains leaves no state on a connection.
+//!
+//! - [`pipeline`] — a few connections per account, carrying many requests' commands.
+//! - [`reply`] — replies as JSON.
+
+pub mod pipeline;
+pub mod reply;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,45 +21,50 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use bytes::BytesMut;
 use http::HeaderMap;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use ward_config::gate::RedisGateConfig;
 use ward_gate::claims::ClaimTemplate;
 use ward_gate::{GateError, RefusalReason};
 use ward_redis::commands::Spec;
 use ward_redis::dispatch::{Decision, Permissions, Refusal, ReplyShape, decide};
-use ward_redis::gate::upstream::{Pool, command};
+use ward_redis::gate::upstream::command;
 use ward_redis::namespace::{Namespace, rewrite, rewrite_scan};
 use ward_redis::protocol::{Args, Limits, parse_command};
 use ward_redis::replies::give_back;
 use ward_redis::scripts::ApprovedScripts;
 use ward_token::remote::Identity;
 
-use crate::audit::{self, Done};
+use self::pipeline::Pipelines;
+use crate::audit::{self, Done, Endpoint};
 use crate::error::ApiError;
 use crate::{DataApi, auth};
 
-/// What `/command` serves from: the named `[[gate.redis]]`'s rules, with pools of its own.
+/// What `/command` serves from: the named `[[gate.redis]]`'s rules, with connections of its
+/// own.
 pub struct Redis {
     pub gate: RedisGateConfig,
-    pub pools: HashMap<String, Pool>,
+    pipelines: HashMap<String, Pipelines>,
     key_prefix: ClaimTemplate,
     scripts: ApprovedScripts,
 }
 
 impl Redis {
+    /// `connections` per account; must run on the runtime that will serve the requests.
     pub fn new(
         gate: &RedisGateConfig,
-        pool_size: usize,
+        connections: usize,
         env: &impl Fn(&str) -> Option<String>,
     ) -> Result<Self, GateError> {
         let upstream = ward_redis::gate::upstream(gate)?;
-        let pools = ward_redis::gate::pools(gate, &upstream, pool_size, env)?;
+        let pipelines = ward_redis::gate::logins(gate, env)?
+            .into_iter()
+            .map(|(account, login)| (account, Pipelines::start(upstream.clone(), login, connections)))
+            .collect();
         let key_prefix = ClaimTemplate::parse(&gate.key_prefix)?;
-        Ok(Self { gate: gate.clone(), pools, key_prefix, scripts: ApprovedScripts::default() })
+        Ok(Self { gate: gate.clone(), pipelines, key_prefix, scripts: ApprovedScripts::default() })
     }
 }
 
@@ -66,9 +76,6 @@ struct CommandRequest {
     #[serde(default)]
     args: Vec<Value>,
 }
-
-/// The connection's RESP version: replies map to JSON the same either way.
-const PROTOCOL: u8 = 2;
 
 pub async fn handle(
     State(api): State<Arc<DataApi>>,
@@ -134,7 +141,7 @@ impl Call<'_> {
             audit::refused(self.api, self.peer, RefusalReason::NoMapping);
             return Err(ApiError::Denied("no role mapping for the access token's roles".into()));
         };
-        let pool = redis.pools.get(account).ok_or(ApiError::Denied("the account is not configured".into()))?;
+        let pipelines = redis.pipelines.get(account).ok_or(ApiError::Denied("the account is not configured".into()))?;
         self.account = account;
 
         let resp = encode(request)?;
@@ -177,7 +184,10 @@ impl Call<'_> {
         } else {
             rewrite(&args, &resp, &keys, patterns, &namespace, &mut rewritten);
         }
-        let reply = self.send(pool, &rewritten).await?;
+        let reply = pipelines.call(rewritten.to_vec()).await.map_err(|e| {
+            tracing::debug!(account = %self.account, error = %e, "no reply from Redis for a /command request");
+            ApiError::Unavailable("the cache is not available")
+        })?;
         let mut given = BytesMut::with_capacity(reply.len());
         give_back(shape, &reply, &namespace, &mut given)
             .map_err(|_| ApiError::Unavailable("the cache sent a malformed reply"))?;
@@ -186,25 +196,7 @@ impl Call<'_> {
             let (code, message) = text.trim_end().split_once(' ').unwrap_or(("ERR", text.trim_end()));
             return Err(ApiError::Redis { code: code.to_owned(), message: message.to_owned() });
         }
-        resp_to_json(&given).map(|(value, _)| value).ok_or(ApiError::Unavailable("the cache sent a malformed reply"))
-    }
-
-    /// Sends one command on a pooled connection and reads its reply; the connection goes back
-    /// only once the reply is read whole.
-    async fn send(&self, pool: &Pool, command: &[u8]) -> Result<Vec<u8>, ApiError> {
-        use tokio::io::AsyncWriteExt as _;
-        let mut lease = pool.acquire(PROTOCOL).await.map_err(|e| {
-            tracing::warn!(account = %self.account, error = %e, "no upstream connection for a /command request");
-            ApiError::Unavailable("the cache is not available")
-        })?;
-        let unavailable = |e: std::io::Error| {
-            tracing::warn!(account = %self.account, error = %e, "a /command upstream connection failed");
-            ApiError::Unavailable("the cache is not available")
-        };
-        lease.conn.stream.write_all(command).await.map_err(unavailable)?;
-        let reply = lease.conn.read_value().await.map_err(unavailable)?;
-        pool.put_back(lease);
-        Ok(reply)
+        reply::to_json(&given).map(|(value, _)| value).ok_or(ApiError::Unavailable("the cache sent a malformed reply"))
     }
 
     fn done(&self, outcome: Result<(), Option<&str>>) {
@@ -212,7 +204,7 @@ impl Call<'_> {
             return;
         }
         let done = Done {
-            endpoint: "command",
+            endpoint: Endpoint::Command,
             identity: self.identity,
             account: self.account,
             database: None,
@@ -259,106 +251,9 @@ fn needs_own_connection(spec: &Spec, shape: ReplyShape, args: &Args, buf: &[u8])
     blocks.then_some("blocks, which needs a connection of its own")
 }
 
-/// A RESP2 or RESP3 value as JSON, and its length. Bulk strings become JSON strings when they
-/// are UTF-8, and `{"base64": …}` when they are not; RESP3 maps become objects, sets arrays,
-/// doubles numbers (or strings for inf and nan), big numbers strings.
-pub fn resp_to_json(buf: &[u8]) -> Option<(Value, usize)> {
-    let (&kind, _) = buf.split_first()?;
-    let end = buf.windows(2).position(|w| w == b"\r\n")?;
-    let line = std::str::from_utf8(&buf[1..end]).ok()?;
-    let after = end + 2;
-    let value = match kind {
-        b'+' => (Value::String(line.to_owned()), after),
-        b'-' | b'!' => (json!({ "error": line }), after),
-        b':' => (Value::from(line.parse::<i64>().ok()?), after),
-        b'_' => (Value::Null, after),
-        b'#' => (Value::Bool(line == "t"), after),
-        b',' => (
-            line.parse::<f64>()
-                .ok()
-                .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
-                .unwrap_or_else(|| Value::String(line.to_owned())),
-            after,
-        ),
-        b'(' => (Value::String(line.to_owned()), after),
-        b'$' | b'=' => {
-            let len: i64 = line.parse().ok()?;
-            if len < 0 {
-                return Some((Value::Null, after));
-            }
-            let bytes = buf.get(after..after + len as usize)?;
-            // Verbatim strings start with their format: `txt:`.
-            let bytes = if kind == b'=' { bytes.get(4..)? } else { bytes };
-            let value = match std::str::from_utf8(bytes) {
-                Ok(text) => Value::String(text.to_owned()),
-                Err(_) => json!({ "base64": base64::engine::general_purpose::STANDARD.encode(bytes) }),
-            };
-            (value, after + len as usize + 2)
-        }
-        b'*' | b'~' | b'>' | b'%' | b'|' => {
-            let count: i64 = line.parse().ok()?;
-            if count < 0 {
-                return Some((Value::Null, after));
-            }
-            let pairs = matches!(kind, b'%' | b'|');
-            let mut at = after;
-            let mut items = Vec::new();
-            for _ in 0..count * if pairs { 2 } else { 1 } {
-                let (item, len) = resp_to_json(buf.get(at..)?)?;
-                items.push(item);
-                at += len;
-            }
-            if kind == b'|' {
-                // Attributes describe the value that follows; the value is the answer.
-                let (value, len) = resp_to_json(buf.get(at..)?)?;
-                return Some((value, at + len));
-            }
-            let value = if pairs {
-                let mut map = Map::new();
-                let mut items = items.into_iter();
-                while let (Some(k), Some(v)) = (items.next(), items.next()) {
-                    let key = match k {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    map.insert(key, v);
-                }
-                Value::Object(map)
-            } else {
-                Value::Array(items)
-            };
-            (value, at)
-        }
-        _ => return None,
-    };
-    Some(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn json_of(resp: &str) -> Option<Value> {
-        resp_to_json(resp.as_bytes()).map(|(v, len)| {
-            assert_eq!(len, resp.len(), "{resp:?} read whole");
-            v
-        })
-    }
-
-    #[test]
-    fn replies_as_json() {
-        assert_eq!(json_of("+OK\r\n"), Some(json!("OK")));
-        assert_eq!(json_of(":-7\r\n"), Some(json!(-7)));
-        assert_eq!(json_of("$5\r\nhello\r\n"), Some(json!("hello")));
-        assert_eq!(json_of("$-1\r\n"), Some(Value::Null));
-        assert_eq!(json_of("*2\r\n$1\r\na\r\n*1\r\n:1\r\n"), Some(json!(["a", [1]])));
-        assert_eq!(json_of("%1\r\n+k\r\n,1.5\r\n"), Some(json!({"k": 1.5})));
-        assert_eq!(json_of(",inf\r\n"), Some(json!("inf")));
-        assert_eq!(json_of("#t\r\n"), Some(json!(true)));
-        assert_eq!(json_of("=8\r\ntxt:abcd\r\n"), Some(json!("abcd")));
-        assert_eq!(resp_to_json(b"$2\r\n\xff\x00\r\n").map(|(v, _)| v), Some(json!({"base64": "/wA="})));
-        assert_eq!(json_of("*3\r\n:1\r\n"), None, "truncated");
-    }
 
     #[test]
     fn commands_encode_as_resp() {

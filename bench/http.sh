@@ -64,6 +64,7 @@ cat > "$DIR/webdis.json" <<JSON
   "daemonize": false, "websockets": false, "database": 0, "verbosity": 0, "logfile": "$DIR/webdis.log" }
 JSON
 webdis "$DIR/webdis.json" & PIDS+=($!)
+WEBDIS_PID=$!
 
 # --- Ward: issuer, PostgreSQL gate, Redis gate and the HTTP data API in one process ------------
 WPORT=$(free_port); GPORT=$(free_port); RGPORT=$(free_port); HPORT=$(free_port)
@@ -116,9 +117,13 @@ curl -fs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"query":"SELECT abalance FROM pgbench_accounts WHERE aid = $1","params":[1]}' "http://127.0.0.1:$HPORT/query" | grep -q abalance
 
 RUNS=$OUT/http-runs.tsv; : > "$RUNS"
-# wrk_rate NAME URL [KIND]: requests/s, and non-2xx answers (which would make the rate a lie).
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# wrk_run NAME URL PID [KIND]: requests/s, non-2xx answers (which would make the rate a lie),
+# p99 latency, and the serving process's CPU per request.
 wrk_run() {
-  local name=$1 url=$2 kind=${3:-}
+  local name=$1 url=$2 pid=$3 kind=${4:-}
+  local before after
+  before=$(cpu_ticks "$pid")
   local args=(-t 2 -c "$CLIENTS" -d "${DURATION}s" --latency)
   if [ -n "$kind" ] && [ -n "${PERF:-}" ]; then
     perf record -q -F 999 -g -p "$WARD_PID" -o "$OUT/perf-$kind.data" -- sleep "$((DURATION - 1))" >/dev/null 2>&1 &
@@ -132,33 +137,40 @@ wrk_run() {
   rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk.txt")
   bad=$(awk '/Non-2xx/ {print $5}' "$OUT/wrk.txt"); bad=${bad:-0}
   p99=$(awk '$1 == "99%" {print $2}' "$OUT/wrk.txt")
-  printf '%s\t%s\t%s\t%s\n' "$name" "${rps:-0}" "$bad" "${p99:-?}" >> "$RUNS"
+  after=$(cpu_ticks "$pid")
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "${rps:-0}" "$bad" "${p99:-?}" "$((after - before))" >> "$RUNS"
 }
 for round in $(seq "$ROUNDS"); do
-  wrk_run "webdis GET /GET/key" "http://127.0.0.1:$WDPORT/GET/key"
-  wrk_run "Ward POST /command GET" "http://127.0.0.1:$HPORT" command
+  wrk_run "webdis GET /GET/key" "http://127.0.0.1:$WDPORT/GET/key" "$WEBDIS_PID"
+  wrk_run "Ward POST /command GET" "http://127.0.0.1:$HPORT" "$WARD_PID" command
+  before=$(cpu_ticks "$WARD_PID")
   PGPASSWORD=$(token) pgbench -S -n -c "$CLIENTS" -j 2 -T "$DURATION" -h 127.0.0.1 -p "$GPORT" -U bench bench \
     > "$OUT/pgbench.txt" 2>&1 || true
   tps=$(awk '/^tps = / {print $3}' "$OUT/pgbench.txt" | tail -1)
-  printf '%s\t%s\t0\t-\n' "pgbench -S through the PostgreSQL gate" "${tps:-0}" >> "$RUNS"
-  wrk_run "Ward POST /query (primary-key SELECT)" "http://127.0.0.1:$HPORT" query
+  printf '%s\t%s\t0\t-\t%s\n' "pgbench -S through the PostgreSQL gate" "${tps:-0}" "$(($(cpu_ticks "$WARD_PID") - before))" >> "$RUNS"
+  wrk_run "Ward POST /query (primary-key SELECT)" "http://127.0.0.1:$HPORT" "$WARD_PID" query
 done
 
 echo "### $(date -u +%Y-%m-%d) — $(nproc) cores, $CLIENTS connections, ${DURATION}s per run, pools of $POOL, median of $ROUNDS interleaved rounds"
 echo
-python3 - "$RUNS" <<'PY'
-import statistics, sys
+DURATION=$DURATION python3 - "$RUNS" <<'PY'
+import statistics, sys, os
+duration = float(os.environ["DURATION"])
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 names = list(dict.fromkeys(r[0] for r in rows))
 def med(name): return statistics.median(float(r[1]) for r in rows if r[0] == name)
 def bad(name): return sum(int(r[2]) for r in rows if r[0] == name)
 def p99(name): return [r[3] for r in rows if r[0] == name][-1]
 peer = {names[1]: names[0], names[3]: names[2]}
-print("| Target | requests/s (median) | p99 latency (last round) | non-2xx | × peer |")
-print("|---|---|---|---|---|")
+# CPU ticks are 1/100 s, spent on the run's requests (rate × duration).
+def cpu_us(name):
+    per = [int(r[4]) / 100 / (float(r[1]) * duration) * 1e6 for r in rows if r[0] == name and float(r[1]) > 0]
+    return f"{statistics.median(per):.1f}" if per else ""
+print("| Target | requests/s (median) | p99 latency (last round) | non-2xx | × peer | server CPU µs/request |")
+print("|---|---|---|---|---|---|")
 for n in names:
     ratio = f"{med(n) / med(peer[n]):.2f}" if n in peer and med(peer[n]) else ""
-    print(f"| {n} | {med(n):.0f} | {p99(n)} | {bad(n)} | {ratio} |")
+    print(f"| {n} | {med(n):.0f} | {p99(n)} | {bad(n)} | {ratio} | {cpu_us(n)} |")
 PY
 echo
 echo "Ward's resident memory after these runs: $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/$WARD_PID/status)"

@@ -251,6 +251,7 @@ fn validate_http_gate(config: &Config, http: &crate::gate::HttpGateConfig) -> Re
     }
     let positive = [
         ("pool_size", http.pool_size),
+        ("redis_connections", http.redis_connections),
         ("max_client_connections", http.max_client_connections),
         ("max_rows", http.max_rows),
         ("max_result_bytes", http.max_result_bytes),

@@ -84,7 +84,7 @@ pub async fn start(
     let redis = match &config.redis {
         Some(name) => {
             let gate = gates.redis_named(name).ok_or_else(|| GateError::UnknownGate(name.clone()))?;
-            Some(command::Redis::new(gate, config.pool_size, &env)?)
+            Some(command::Redis::new(gate, config.redis_connections, &env)?)
         }
         None => None,
     };

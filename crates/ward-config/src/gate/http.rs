@@ -28,9 +28,14 @@ pub struct HttpGateConfig {
     /// The `name` of the `[[gate.redis]]` whose rules `/command` follows; none: no `/command`.
     #[serde(default)]
     pub redis: Option<String>,
-    /// Connections per service account, for each of PostgreSQL and Redis.
+    /// PostgreSQL connections per service account; each serves one `/query` at a time.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// Redis connections per service account, each carrying many `/command` requests'
+    /// commands pipelined: fewer batch more per write (two measured best on two cores); more
+    /// keep a slow command from holding up as many others.
+    #[serde(default = "default_redis_connections")]
+    pub redis_connections: usize,
     #[serde(default = "default_max_clients")]
     pub max_client_connections: usize,
     /// A client must have sent a request's headers (and finished TLS) within this.
@@ -79,6 +84,9 @@ fn yes() -> bool {
 }
 fn default_pool_size() -> usize {
     10
+}
+fn default_redis_connections() -> usize {
+    2
 }
 fn default_request_timeout() -> Duration {
     Duration::from_secs(60)

@@ -115,7 +115,7 @@ async fn an_api_without_redis_has_no_command_endpoint() {
 async fn concurrent_requests_share_connections_without_mixing_replies() {
     // Two connections for 200 concurrent requests of two identities: replies are pipelined,
     // and each must reach its own request.
-    let api = std::sync::Arc::new(start(true, "pool_size = 2").await);
+    let api = std::sync::Arc::new(start(true, "redis_connections = 2").await);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..200 {
         let api = api.clone();
@@ -140,7 +140,7 @@ async fn concurrent_requests_share_connections_without_mixing_replies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_redis_drops_is_opened_again() {
-    let api = start(true, "pool_size = 1").await;
+    let api = start(true, "redis_connections = 1").await;
     let redis = api.redis.as_ref().unwrap();
     let token = api.token("alice", &["cache"], "cache:read cache:write");
     let a = api.post("/command", &token, json!({"command": "SET", "args": ["k", "v"]})).await;

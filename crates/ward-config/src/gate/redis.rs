@@ -28,9 +28,14 @@ pub struct RedisGateConfig {
     /// Accept `AUTH <token>` without TLS from clients that are not on loopback.
     #[serde(default)]
     pub allow_insecure_auth: bool,
-    /// Upstream connections per service account; each client session holds one.
+    /// Upstream connections per service account for sessions that need one of their own
+    /// (MULTI, WATCH, subscriptions, blocking commands, RESP3).
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// Connections per service account that every other signed-in session shares, their
+    /// commands pipelined together; `0`: every session gets a connection of its own.
+    #[serde(default = "default_shared_connections")]
+    pub shared_connections: usize,
     #[serde(default = "default_max_clients")]
     pub max_client_connections: usize,
     #[serde(default = "one")]
@@ -134,6 +139,9 @@ impl GateSection for RedisGateConfig {
 /// The default `key_prefix`.
 pub fn default_key_prefix() -> String {
     "u:{sub}:".into()
+}
+fn default_shared_connections() -> usize {
+    2
 }
 fn default_max_bulk() -> usize {
     64 << 20

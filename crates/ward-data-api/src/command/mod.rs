@@ -2,14 +2,12 @@
 //! `[[gate.redis]]`'s rules — its command table (administrative and unknown commands
 //! refused), scopes, role rules and key namespace — answered `{"result", "command", "user"}`.
 //!
-//! Requests share connections, pipelined ([`pipeline`]), so commands that need a connection
+//! Requests share connections, pipelined (`ward_redis::gate::pipeline`), so commands that need a connection
 //! of their own are refused: transactions (MULTI/EXEC/WATCH), subscriptions, and blocking
 //! commands. What remains leaves no state on a connection.
 //!
-//! - [`pipeline`] — a few connections per account, carrying many requests' commands.
 //! - [`reply`] — replies as JSON.
 
-pub mod pipeline;
 pub mod reply;
 
 use std::collections::HashMap;
@@ -37,10 +35,10 @@ use ward_redis::replies::give_back;
 use ward_redis::scripts::ApprovedScripts;
 use ward_token::remote::Identity;
 
-use self::pipeline::Pipelines;
 use crate::audit::{self, Done, Endpoint};
 use crate::error::ApiError;
 use crate::{DataApi, auth};
+use ward_redis::gate::pipeline::Pipelines;
 
 /// What `/command` serves from: the named `[[gate.redis]]`'s rules, with connections of its
 /// own.
@@ -61,7 +59,7 @@ impl Redis {
         let upstream = ward_redis::gate::upstream(gate)?;
         let pipelines = ward_redis::gate::logins(gate, env)?
             .into_iter()
-            .map(|(account, login)| (account, Pipelines::start(upstream.clone(), login, connections)))
+            .map(|(account, login)| (account, Pipelines::new(upstream.clone(), login, connections)))
             .collect();
         let key_prefix = ClaimTemplate::parse(&gate.key_prefix)?;
         Ok(Self { gate: gate.clone(), pipelines, key_prefix, scripts: ApprovedScripts::default() })

@@ -2,8 +2,10 @@
 //! per authenticated client session, from a pool per service account.
 //!
 //! - [`upstream`] — connections to Redis as a service account, and their pool.
+//! - [`pipeline`] — a few connections per account that many clients' commands share.
 //! - [`session`] — one client from accept to close.
 
+pub mod pipeline;
 pub mod session;
 pub mod upstream;
 
@@ -23,6 +25,7 @@ use ward_gate::tls::UpstreamTlsPolicy;
 use ward_gate::{GateError, RunningGate, Service};
 use ward_token::remote::RemoteVerifier;
 
+use self::pipeline::Pipelines;
 use self::upstream::{Login, Pool, Upstream};
 use crate::scripts::ApprovedScripts;
 
@@ -39,6 +42,9 @@ pub struct Gate {
     pub key_prefix: ClaimTemplate,
     /// Scripts read and approved through this gate, for EVALSHA.
     pub scripts: Arc<ApprovedScripts>,
+    /// Per account, the connections signed-in sessions share until they need one of their
+    /// own; none with `shared_connections = 0`.
+    pub shared: HashMap<String, Pipelines>,
 }
 
 /// A started gate, and its per-thread halves.
@@ -71,7 +77,16 @@ where
     for i in 0..threads {
         let share = config.pool_size / threads + usize::from(i < config.pool_size % threads);
         let pools = pools(config, &upstream, share.max(1), &env)?;
+        let lanes = config.shared_connections / threads + usize::from(i < config.shared_connections % threads);
+        let shared = match config.shared_connections {
+            0 => HashMap::new(),
+            _ => logins(config, &env)?
+                .into_iter()
+                .map(|(account, login)| (account, Pipelines::new(upstream.clone(), login, lanes.max(1))))
+                .collect(),
+        };
         gates.push(Arc::new(Gate {
+            shared,
             config: config.clone(),
             verifier: verifier.clone(),
             clock: clock.clone(),

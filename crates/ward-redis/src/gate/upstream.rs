@@ -111,12 +111,19 @@ impl Upstream {
 impl Connection {
     /// Reads one whole value.
     pub async fn read_value(&mut self) -> io::Result<Vec<u8>> {
+        let mut value = Vec::new();
+        self.read_value_into(&mut value).await?;
+        Ok(value)
+    }
+
+    /// Reads one whole value onto the end of `out`.
+    pub async fn read_value_into(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         loop {
             match frame_len(&self.buf, &Limits::SERVER) {
                 Ok(Some(len)) => {
-                    let value = self.buf[..len].to_vec();
+                    out.extend_from_slice(&self.buf[..len]);
                     self.buf.advance(len);
-                    return Ok(value);
+                    return Ok(());
                 }
                 Ok(None) => {}
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),

@@ -205,7 +205,15 @@ async fn a_read_scope_reads_and_never_writes() -> Result<()> {
 
 #[tokio::test]
 async fn pipelines_keep_their_order_with_the_gates_own_answers_in_place() -> Result<()> {
-    let s = setup().await?;
+    // On the shared connections, and on one of the session's own.
+    for extra in ["", "shared_connections = 0"] {
+        pipeline_order(extra).await?;
+    }
+    Ok(())
+}
+
+async fn pipeline_order(extra: &str) -> Result<()> {
+    let s = setup_with(extra).await?;
     let mut c = s.signed_in("dave").await?;
     let mut pipeline = Vec::new();
     for args in [&["SET", "a", "1"][..], &["GET", "a"], &["FLUSHALL"], &["INCR", "a"], &["PING"], &["GET", "a"]] {
@@ -224,7 +232,14 @@ async fn pipelines_keep_their_order_with_the_gates_own_answers_in_place() -> Res
 
 #[tokio::test]
 async fn transactions_give_back_each_reply_by_its_command() -> Result<()> {
-    let s = setup().await?;
+    for extra in ["", "shared_connections = 0"] {
+        transactions(extra).await?;
+    }
+    Ok(())
+}
+
+async fn transactions(extra: &str) -> Result<()> {
+    let s = setup_with(extra).await?;
     let mut c = s.signed_in("erin").await?;
     assert_eq!(c.call(&["MULTI"]).await?, "+OK\r\n");
     assert_eq!(c.call(&["SET", "t", "1"]).await?, "+QUEUED\r\n");
@@ -372,6 +387,47 @@ async fn watch_reauth_and_reset_behave_as_in_redis() -> Result<()> {
     assert!(c.call(&["GET", "w"]).await?.starts_with("-NOAUTH"));
     assert_eq!(c.call(&["AUTH", &s.token("nick", "cache:read cache:write")]).await?, "+OK\r\n");
     assert_eq!(c.call(&["GET", "w"]).await?, "$-1\r\n", "now nick's namespace");
+    Ok(())
+}
+
+#[tokio::test]
+async fn sessions_share_connections_until_one_needs_its_own() -> Result<()> {
+    // One shared connection for every session, and one of their own for one of them.
+    let s = setup_with("shared_connections = 1\npool_size = 1").await?;
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        clients.push((i, s.signed_in(&format!("user{i}")).await?));
+    }
+    // Pipelines of every client at once, interleaved on the one shared connection.
+    for (i, c) in clients.iter_mut() {
+        let mut pipeline = Vec::new();
+        for args in [vec!["SET", "k", &format!("v{i}")], vec!["INCR", "n"], vec!["GET", "k"]] {
+            let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            pipeline.extend(encode(&args));
+        }
+        c.send_raw(&pipeline).await?;
+    }
+    for (i, c) in clients.iter_mut() {
+        assert_eq!(c.reply().await?, "+OK\r\n");
+        assert_eq!(c.reply().await?, ":1\r\n");
+        let value = format!("v{i}");
+        assert_eq!(c.reply().await?, format!("${}\r\n{value}\r\n", value.len()), "client {i}'s own reply");
+    }
+    // A pipeline that starts shared and turns to a transaction midway: replies stay in order.
+    let (_, c) = &mut clients[0];
+    let mut pipeline = Vec::new();
+    for args in [&["SET", "a", "1"][..], &["GET", "a"], &["MULTI"], &["INCR", "a"], &["EXEC"], &["GET", "a"]] {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        pipeline.extend(encode(&args));
+    }
+    c.send_raw(&pipeline).await?;
+    for expected in ["+OK\r\n", "$1\r\n1\r\n", "+OK\r\n", "+QUEUED\r\n", "*1\r\n:2\r\n", "$1\r\n2\r\n"] {
+        assert_eq!(c.reply().await?, expected);
+    }
+    // The others carry on, shared, while it holds the one connection of its own.
+    let (_, other) = &mut clients[1];
+    assert_eq!(other.call(&["GET", "k"]).await?, "$2\r\nv1\r\n");
+    assert_eq!(s.redis.command(&[b"GET", b"u:user0:a"])?, b"$1\r\n2\r\n");
     Ok(())
 }
 

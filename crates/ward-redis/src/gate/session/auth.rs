@@ -7,9 +7,11 @@ use ward_gate::RefusalReason;
 use ward_gate::audit::EventKind;
 use ward_gate::watch::time_left;
 
+use super::link::Link;
 use super::{Caller, End, Owed, Session};
 use crate::dispatch::{Own, Permissions, ReplyShape};
-use crate::gate::upstream::UpstreamError;
+use crate::gate::pipeline::PROTOCOL;
+use crate::gate::upstream::{Lease, Pool, UpstreamError};
 use crate::namespace::Namespace;
 use crate::protocol::encode;
 
@@ -32,7 +34,7 @@ impl Session<'_> {
                     Err((code, message)) => self.local_error(code, &message),
                 }
             }
-            Own::Hello => self.hello(&args).await,
+            Own::Hello => self.hello(&args).await?,
             Own::Ping => match args.get(1) {
                 Some(message) => {
                     let mut out = BytesMut::new();
@@ -63,13 +65,16 @@ impl Session<'_> {
     }
 
     /// `HELLO [protover [AUTH user token] [SETNAME name]]`.
-    async fn hello(&mut self, args: &[Vec<u8>]) {
+    async fn hello(&mut self, args: &[Vec<u8>]) -> Result<(), End> {
         let arg = |i: usize| args.get(i).cloned();
         let protocol = match arg(1).as_deref() {
             None => self.protocol,
             Some(b"2") => 2,
             Some(b"3") => 3,
-            Some(_) => return self.local_error("NOPROTO", "unsupported protocol version"),
+            Some(_) => {
+                self.local_error("NOPROTO", "unsupported protocol version");
+                return Ok(());
+            }
         };
         let mut i = 2;
         while i < args.len() {
@@ -77,32 +82,41 @@ impl Session<'_> {
             if option.eq_ignore_ascii_case(b"AUTH") && i + 2 < args.len() {
                 let (user, token) = (arg(i + 1).unwrap_or_default(), arg(i + 2).unwrap_or_default());
                 if let Err((code, message)) = self.authenticate(Some(&user), &token).await {
-                    return self.local_error(code, &message);
+                    self.local_error(code, &message);
+                    return Ok(());
                 }
                 i += 3;
             } else if option.eq_ignore_ascii_case(b"SETNAME") && i + 1 < args.len() {
                 // Client names are connection state of the gate's upstream: not passed on.
                 i += 2;
             } else {
-                return self.local_error("ERR", "syntax error in HELLO option");
+                self.local_error("ERR", "syntax error in HELLO option");
+                return Ok(());
             }
         }
         if self.caller.is_none() {
-            return self.local_error(
+            self.local_error(
                 "NOAUTH",
                 "HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH \
                  <user> <token> option can be used to authenticate the client and select the RESP protocol \
                  version at the same time",
             );
+            return Ok(());
+        }
+        // The shared connections speak RESP2: a RESP3 client gets one of its own.
+        if protocol != PROTOCOL && self.link.is_shared() {
+            self.own_connection(protocol).await?;
         }
         // Redis answers with its own server description, in the new protocol.
         self.protocol = protocol;
-        if let Some(lease) = self.upstream.as_mut() {
+        if let Link::Own { lease, .. } = &mut self.link {
             lease.conn.protocol = protocol;
         }
         let version = protocol.to_string();
         self.to_upstream.extend_from_slice(&crate::gate::upstream::command(&[b"HELLO", version.as_bytes()]));
+        self.unsent += 1;
         self.owed.push_back(Owed::Reply(ReplyShape::AsIs));
+        Ok(())
     }
 
     /// Verifies `token` and takes an upstream connection for its account. Errors are the RESP
@@ -153,7 +167,32 @@ impl Session<'_> {
             return Ok(());
         }
         let pool = gate.pools.get(account).ok_or(("NOPERM", "the account is not configured".to_owned()))?;
-        let lease = pool.acquire(self.protocol).await.map_err(|e| {
+        let link = match gate.shared.get(account) {
+            // Signed in on the shared connections, unless the client already speaks RESP3.
+            Some(pipelines) if self.protocol == PROTOCOL => {
+                let lane = pipelines.any_lane();
+                if let Err(e) = pipelines.ready(lane).await {
+                    self.refused(RefusalReason::Backend);
+                    tracing::warn!(account = %account, error = %e, "no shared upstream connection for a client");
+                    return Err(("ERR", "the cache is not available".to_owned()));
+                }
+                Link::Shared { pipelines, lane, pending: Default::default(), buf: Default::default() }
+            }
+            _ => Link::Own { pool, lease: self.acquire(pool, account).await? },
+        };
+        let namespace = Namespace::for_identity(&gate.key_prefix, &identity);
+        let expires_at = tokio::time::Instant::now() + time_left(identity.expires_at, gate.clock.as_ref());
+        self.caller = Some(Caller { expires_at, identity, account: account.clone(), namespace, permissions });
+        self.link = link;
+        metrics::gauge!("ward_redis_sessions_active").increment(1.0);
+        metrics::counter!("ward_redis_sessions_total", "account" => account.clone()).increment(1);
+        self.audit(EventKind::Connect { pool_mode: None });
+        Ok(())
+    }
+
+    /// A connection of the client's own, for signing in.
+    async fn acquire(&self, pool: &Pool, account: &str) -> Result<Lease, (&'static str, String)> {
+        pool.acquire(self.protocol).await.map_err(|e| {
             self.refused(match e {
                 UpstreamError::QueueTimeout => RefusalReason::QueueTimeout,
                 _ => RefusalReason::Backend,
@@ -165,15 +204,6 @@ impl Session<'_> {
                 }
                 _ => ("ERR", "the cache is not available".to_owned()),
             }
-        })?;
-        let namespace = Namespace::for_identity(&gate.key_prefix, &identity);
-        let expires_at = tokio::time::Instant::now() + time_left(identity.expires_at, gate.clock.as_ref());
-        self.caller = Some(Caller { expires_at, identity, account: account.clone(), namespace, permissions });
-        self.pool = Some(pool);
-        self.upstream = Some(lease);
-        metrics::gauge!("ward_redis_sessions_active").increment(1.0);
-        metrics::counter!("ward_redis_sessions_total", "account" => account.clone()).increment(1);
-        self.audit(EventKind::Connect { pool_mode: None });
-        Ok(())
+        })
     }
 }

@@ -5,9 +5,11 @@
 //! transaction's replies each by its command's shape).
 //!
 //! - [`auth`] — the connection commands the gate answers itself.
+//! - [`link`] — shared connections, or one of the session's own.
 //! - [`replies`] — Redis's replies, given back in order.
 
 mod auth;
+mod link;
 mod replies;
 
 use std::collections::VecDeque;
@@ -24,8 +26,8 @@ use ward_gate::stream::ClientStream;
 use ward_gate::watch::IdleWatch;
 use ward_token::remote::Identity;
 
+use self::link::{Link, needs_own_connection};
 use super::Gate;
-use super::upstream::{Lease, Pool};
 use crate::dispatch::{Decision, Permissions, ReplyShape, decide};
 use crate::namespace::{Namespace, rewrite, rewrite_scan};
 use crate::protocol::{Args, Limits, encode, parse_command};
@@ -126,13 +128,14 @@ struct Session<'a> {
     from_client: BytesMut,
     to_client: BytesMut,
     to_upstream: BytesMut,
+    /// Commands in `to_upstream`.
+    unsent: usize,
     args: Args,
     keys: Vec<usize>,
     /// The RESP version the client speaks.
     protocol: u8,
     caller: Option<Caller>,
-    pool: Option<&'a Pool>,
-    upstream: Option<Lease>,
+    link: Link<'a>,
     owed: VecDeque<Owed>,
     /// Sending side: inside MULTI, and whether the gate refused a command of it.
     multi: Option<bool>,
@@ -156,12 +159,12 @@ impl<'a> Session<'a> {
             from_client: BytesMut::with_capacity(16 * 1024),
             to_client: BytesMut::new(),
             to_upstream: BytesMut::new(),
+            unsent: 0,
             args: Args::default(),
             keys: Vec::new(),
             protocol: 2,
             caller: None,
-            pool: None,
-            upstream: None,
+            link: Link::None,
             owed: VecDeque::new(),
             multi: None,
             queued: Vec::new(),
@@ -193,7 +196,7 @@ impl<'a> Session<'a> {
                     Ok(0) | Err(_) => Some(End::ClientLeft),
                     Ok(_) => self.on_client_bytes().await.err(),
                 },
-                read = read_upstream(&mut self.upstream) => match read {
+                read = self.link.read() => match read {
                     Ok(()) => self.on_upstream_bytes().err(),
                     Err(_) => Some(End::BackendFailed),
                 },
@@ -259,7 +262,12 @@ impl<'a> Session<'a> {
         match decision {
             Ok(Decision::Nothing) => {}
             Ok(Decision::Own(own)) => self.own(own, command).await?,
-            Ok(Decision::Forward { spec, patterns, reply }) => self.forward(spec.name, patterns, reply, command),
+            Ok(Decision::Forward { spec, patterns, reply }) => {
+                if self.link.is_shared() && needs_own_connection(spec, reply) {
+                    self.own_connection(self.protocol).await?;
+                }
+                self.forward(spec.name, patterns, reply, command)
+            }
             Err(refusal) => {
                 if let Some(failed) = self.multi.as_mut() {
                     *failed = true;
@@ -288,6 +296,7 @@ impl<'a> Session<'a> {
                 let refused_part = self.multi.take() == Some(true);
                 if refused_part {
                     self.to_upstream.extend_from_slice(b"*1\r\n$7\r\nDISCARD\r\n");
+                    self.unsent += 1;
                     let abort = b"-EXECABORT Transaction discarded because of previous errors.\r\n".to_vec();
                     self.owed.push_back(Owed::Instead(abort));
                     return;
@@ -301,6 +310,7 @@ impl<'a> Session<'a> {
         } else {
             rewrite(&self.args, command, &self.keys, patterns, &caller.namespace, &mut self.to_upstream);
         }
+        self.unsent += 1;
         if shape == ReplyShape::PubSub {
             // Confirmations and messages come as pub/sub events, not as replies: in RESP3 as
             // pushes; in RESP2 once the connection is in subscribed mode. Before that, in RESP2,
@@ -343,14 +353,29 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Waits until everything owed before now has been given (RESET).
+    /// Waits until everything owed before now has been given (RESET, and before moving to a
+    /// connection of the session's own).
     async fn drain_owed(&mut self) -> Result<(), End> {
         self.send_upstream().await?;
-        while self.owed.iter().any(|o| !matches!(o, Owed::Local(_))) {
-            read_upstream(&mut self.upstream).await.map_err(|_| End::BackendFailed)?;
+        while self.owed.iter().any(|o| !matches!(o, Owed::Local(_))) || self.link.awaiting() {
+            self.link.read().await.map_err(|_| End::BackendFailed)?;
             self.on_upstream_bytes()?;
         }
         self.emit_due();
+        Ok(())
+    }
+
+    /// Moves a session from the shared connections to one of its own, speaking `protocol`,
+    /// once the shared ones have answered everything.
+    async fn own_connection(&mut self, protocol: u8) -> Result<(), End> {
+        self.drain_owed().await?;
+        let Some(caller) = &self.caller else { return Err(End::BackendFailed) };
+        let Some(pool) = self.gate.pools.get(&caller.account) else { return Err(End::BackendFailed) };
+        let lease = pool.acquire(protocol).await.map_err(|e| {
+            tracing::warn!(account = %caller.account, error = %e, "no upstream connection of its own for a client");
+            End::BackendFailed
+        })?;
+        self.link = Link::Own { pool, lease };
         Ok(())
     }
 
@@ -358,12 +383,9 @@ impl<'a> Session<'a> {
         if self.to_upstream.is_empty() {
             return Ok(());
         }
-        let Some(lease) = self.upstream.as_mut() else {
-            self.to_upstream.clear();
-            return Err(End::BackendFailed);
-        };
-        let sent = lease.conn.stream.write_all(&self.to_upstream).await;
+        let sent = self.link.send(&self.to_upstream, self.unsent).await;
         self.to_upstream.clear();
+        self.unsent = 0;
         sent.map_err(|_| End::BackendFailed)
     }
 
@@ -379,13 +401,17 @@ impl<'a> Session<'a> {
         sent.map_err(|_| End::ClientFailed)
     }
 
-    /// Gives the upstream connection back: after RESET and a fresh login when nothing is
-    /// owed, closed otherwise.
+    /// Lets go of Redis: a connection of the session's own goes back after RESET and a fresh
+    /// login when nothing is owed, and is closed otherwise; on the shared ones, replies still
+    /// owed are read there and dropped.
     async fn release_upstream(&mut self) {
-        let Some(lease) = self.upstream.take() else { return };
+        let link = std::mem::replace(&mut self.link, Link::None);
+        if link.is_none() {
+            return;
+        }
         metrics::gauge!("ward_redis_sessions_active").decrement(1.0);
         let settled = self.owed.iter().all(|o| matches!(o, Owed::Local(_)));
-        if let (Some(pool), true) = (self.pool, settled) {
+        if let (Link::Own { pool, lease }, true) = (link, settled) {
             pool.release(lease).await;
         }
     }
@@ -429,16 +455,5 @@ impl<'a> Session<'a> {
             who: Some(Who::new(&caller.identity, &caller.account)),
         }
         .emit();
-    }
-}
-
-/// Reads more from the upstream connection; never completes without one.
-async fn read_upstream(upstream: &mut Option<Lease>) -> std::io::Result<()> {
-    match upstream {
-        Some(lease) => match lease.conn.stream.read_buf(&mut lease.conn.buf).await? {
-            0 => Err(std::io::ErrorKind::UnexpectedEof.into()),
-            _ => Ok(()),
-        },
-        None => std::future::pending().await,
     }
 }

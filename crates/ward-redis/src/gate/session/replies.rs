@@ -12,8 +12,8 @@ use crate::replies::{first_bulk, give_back, give_back_exec};
 impl Session<'_> {
     /// Every whole reply read from Redis, given back in order.
     pub(super) fn on_upstream_bytes(&mut self) -> Result<(), End> {
-        let Some(lease) = self.upstream.as_mut() else { return Ok(()) };
-        let mut buf = std::mem::take(&mut lease.conn.buf);
+        let Some(buf) = self.link.buf() else { return Ok(()) };
+        let mut buf = std::mem::take(buf);
         let result = loop {
             let len = match frame_len(&buf, &Limits::SERVER) {
                 Ok(Some(len)) => len,
@@ -26,8 +26,8 @@ impl Session<'_> {
                 break Err(end);
             }
         };
-        if let Some(lease) = self.upstream.as_mut() {
-            lease.conn.buf = buf;
+        if let Some(kept) = self.link.buf() {
+            *kept = buf;
         }
         result
     }

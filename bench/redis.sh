@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=bench/out; mkdir -p "$OUT"
 REQUESTS=${REQUESTS:-200000}
+# Connections each gate's sessions share per account (split among its threads).
+SHARED=${SHARED:-2}
 ROUNDS=${ROUNDS:-3}
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -62,6 +64,7 @@ issuer = "http://127.0.0.1:$WPORT"
 listen = "127.0.0.1:$GPORT"
 upstream = { host = "127.0.0.1", port = $RPORT }
 pool_size = 64
+shared_connections = $SHARED
 max_client_connections = 500
 roles = [{ role = "cache", account = "svc_cache" }]
 accounts.svc_cache = { password = "cache-pw" }
@@ -69,6 +72,7 @@ accounts.svc_cache = { password = "cache-pw" }
 listen = "127.0.0.1:$G2PORT"
 upstream = { host = "127.0.0.1", port = $RPORT }
 pool_size = 64
+shared_connections = $SHARED
 threads = 2
 max_client_connections = 500
 roles = [{ role = "cache", account = "svc_cache" }]

@@ -49,6 +49,10 @@ pub struct RedisGateConfig {
     /// End sessions when their token expires.
     #[serde(default)]
     pub close_on_expiry: bool,
+    /// One audit line per command: its name (never its arguments), duration, the reply's
+    /// element count, and its error code if it failed.
+    #[serde(default)]
+    pub audit_commands: bool,
     /// How long a client waits for an upstream connection before `-ERR`.
     #[serde(default = "default_queue_timeout", with = "humantime_serde")]
     pub queue_timeout: Duration,

@@ -1,8 +1,6 @@
 //! J3 for Redis: a service gets a client-credentials token from Ward and uses it with
 //! redis-cli through `ward serve`'s Redis gate; its keys live under its own prefix.
 
-use std::process::Stdio;
-
 use ward_testkit::redis::private_server;
 
 use crate::Node;
@@ -21,12 +19,16 @@ listen = "127.0.0.1:{port}"
 upstream = {{ host = "127.0.0.1", port = {redis_port} }}
 roles = [{{ role = "cache", account = "svc_cache" }}]
 accounts.svc_cache = {{ password_env = "CACHE_PASSWORD" }}
+audit_commands = true
 "#,
         head = node.config_head(""),
         port = node.port,
         redis_port = redis.port,
     );
-    let child = serve(node.dir.path(), &config, node.port, &[("CACHE_PASSWORD", "cache-pw")], Stdio::null()).await;
+    let log_path = node.dir.path().join("ward.log");
+    let env = [("CACHE_PASSWORD", "cache-pw"), ("WARD_LOG__FORMAT", "json")];
+    let child =
+        serve(node.dir.path(), &config, node.port, &env, std::fs::File::create(&log_path).unwrap().into()).await;
     node.admin(&["scope", "create", "cache:read"]);
     node.admin(&["scope", "create", "cache:write"]);
     let created = crate::json(&node.admin(&[
@@ -87,4 +89,18 @@ accounts.svc_cache = {{ password_env = "CACHE_PASSWORD" }}
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42", "{}", String::from_utf8_lossy(&out.stderr));
     stop(child).await;
+
+    // audit_commands: a line per command with its name, never its arguments or the token.
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let statements: Vec<&str> = logs.lines().filter(|l| l.contains(r#"\"event\":\"statement\""#)).collect();
+    let set = statements.iter().find(|l| l.contains(r#"\"statement\":\"SET\""#)).expect("SET audited");
+    assert!(set.contains(r#"\"protocol\":\"redis\""#) && set.contains(r#"\"outcome\":\"ok\""#), "{set}");
+    assert!(set.contains(r#"\"account\":\"svc_cache\""#) && set.contains(r#"\"sub\":\"worker\""#), "{set}");
+    let refused = statements.iter().find(|l| l.contains(r#"\"statement\":\"FLUSHALL\""#)).expect("FLUSHALL audited");
+    assert!(refused.contains(r#"\"sqlstate\":\"NOPERM\""#), "{refused}");
+    assert!(
+        statements.iter().all(|l| !l.contains("progress") && !l.contains(r#"\"42\""#)),
+        "no arguments: {statements:?}"
+    );
+    assert!(!logs.contains(&token) && !logs.contains("cache-pw"), "no token or password in the logs");
 }

@@ -115,7 +115,7 @@ impl Session<'_> {
         let version = protocol.to_string();
         self.to_upstream.extend_from_slice(&crate::gate::upstream::command(&[b"HELLO", version.as_bytes()]));
         self.unsent += 1;
-        self.owed.push_back(Owed::Reply(ReplyShape::AsIs));
+        self.owed.push_back(Owed::Reply(ReplyShape::AsIs, None));
         Ok(())
     }
 

@@ -35,13 +35,13 @@ use crate::protocol::{Args, Limits, encode, parse_command};
 /// What the client is owed, in order.
 enum Owed {
     /// Redis's reply to a command, given back by its shape.
-    Reply(ReplyShape),
+    Reply(ReplyShape, Option<Audited>),
     /// An answer the gate gives itself.
     Local(Vec<u8>),
     /// `+QUEUED` (or an error) for a command inside MULTI; its shape is kept for EXEC.
     Queued(ReplyShape),
     /// EXEC's array: each element by the shape of the command it answers.
-    Exec,
+    Exec(Option<Audited>),
     /// DISCARD's `+OK`: the transaction's shapes are dropped.
     Discard,
     /// Redis's reply is not shown; these bytes are, instead (EXEC of a transaction the gate
@@ -49,6 +49,13 @@ enum Owed {
     Instead(Vec<u8>),
     /// RESP2: from here on the connection is in subscribed mode.
     Subscribed,
+}
+
+/// A command whose reply is to be audited (`audit_commands`).
+#[derive(Debug, Clone, Copy)]
+struct Audited {
+    command: &'static str,
+    sent: Instant,
 }
 
 /// The authenticated caller.
@@ -273,6 +280,12 @@ impl<'a> Session<'a> {
                     *failed = true;
                 }
                 let (code, message) = refusal.code_and_message();
+                if self.gate.config.audit_commands && self.caller.is_some() {
+                    // The table's spelling of the name, never the client's bytes.
+                    let name =
+                        self.args.get(command, 0).and_then(crate::commands::lookup).map_or("unknown", |s| s.name);
+                    self.audit_command(Audited { command: name, sent: Instant::now() }, format!("-{code}").as_bytes());
+                }
                 self.local_error(code, message);
             }
         }
@@ -280,11 +293,12 @@ impl<'a> Session<'a> {
     }
 
     /// Rewrites the command into the caller's namespace, and notes what it is owed.
-    fn forward(&mut self, name: &str, patterns: bool, shape: ReplyShape, command: &[u8]) {
+    fn forward(&mut self, name: &'static str, patterns: bool, shape: ReplyShape, command: &[u8]) {
         let Some(caller) = &self.caller else { return };
+        let audited = self.gate.config.audit_commands.then(|| Audited { command: name, sent: Instant::now() });
         let mut owed = match self.multi {
             Some(_) if !matches!(name, "EXEC" | "DISCARD" | "MULTI" | "WATCH") => Owed::Queued(shape),
-            _ => Owed::Reply(shape),
+            _ => Owed::Reply(shape, audited),
         };
         match name {
             "MULTI" => self.multi = Some(false),
@@ -301,7 +315,7 @@ impl<'a> Session<'a> {
                     self.owed.push_back(Owed::Instead(abort));
                     return;
                 }
-                owed = Owed::Exec;
+                owed = Owed::Exec(audited);
             }
             _ => {}
         }
@@ -312,6 +326,10 @@ impl<'a> Session<'a> {
         }
         self.unsent += 1;
         if shape == ReplyShape::PubSub {
+            // Subscriptions are answered as events, whenever they come: audited as sent.
+            if let Some(audited) = audited {
+                self.audit_command(audited, b"+");
+            }
             // Confirmations and messages come as pub/sub events, not as replies: in RESP3 as
             // pushes; in RESP2 once the connection is in subscribed mode. Before that, in RESP2,
             // a subscription's first confirmation turns the mode on, and an unsubscribe is
@@ -319,7 +337,7 @@ impl<'a> Session<'a> {
             if self.protocol == 2 && !self.subscribed {
                 if name.contains("UNSUB") {
                     for _ in 0..self.args.len().saturating_sub(1).max(1) {
-                        self.owed.push_back(Owed::Reply(ReplyShape::PubSub));
+                        self.owed.push_back(Owed::Reply(ReplyShape::PubSub, None));
                     }
                 } else if !self.owed.iter().any(|o| matches!(o, Owed::Subscribed)) {
                     self.owed.push_back(Owed::Subscribed);
@@ -443,6 +461,27 @@ impl<'a> Session<'a> {
         let mut out = BytesMut::new();
         encode::error(&mut out, code, message);
         let _ = self.client.write_all(&out).await;
+    }
+
+    /// One `statement` line for a command and its reply: the command's name, never its
+    /// arguments; the reply's error code, if it is an error; its element count, if an array.
+    fn audit_command(&self, audited: Audited, reply: &[u8]) {
+        let header = reply.split(|b| *b == b'\r').next().unwrap_or_default();
+        let rows = match header.split_first() {
+            Some((b'*', count)) => std::str::from_utf8(count).ok().and_then(|c| c.parse().ok()).unwrap_or(0),
+            _ => 0,
+        };
+        let code = match header.split_first() {
+            Some((b'-' | b'!', text)) => text.split(|b| *b == b' ').next().and_then(|c| std::str::from_utf8(c).ok()),
+            _ => None,
+        };
+        self.audit(EventKind::Statement {
+            statement: audited.command,
+            duration_us: audited.sent.elapsed().as_micros() as u64,
+            rows,
+            outcome: if code.is_some() { "error" } else { "ok" },
+            sqlstate: code,
+        });
     }
 
     fn audit(&self, kind: EventKind<'_>) {

@@ -44,14 +44,22 @@ impl Session<'_> {
             give_back(ReplyShape::PubSub, reply, ns, &mut self.to_client)
         } else {
             match self.owed.pop_front() {
-                Some(Owed::Reply(shape)) => give_back(shape, reply, ns, &mut self.to_client),
+                Some(Owed::Reply(shape, audited)) => {
+                    if let Some(audited) = audited {
+                        self.audit_command(audited, reply);
+                    }
+                    give_back(shape, reply, ns, &mut self.to_client)
+                }
                 Some(Owed::Queued(shape)) => {
                     if reply == b"+QUEUED\r\n" {
                         self.queued.push(shape);
                     }
                     give_back(ReplyShape::AsIs, reply, ns, &mut self.to_client)
                 }
-                Some(Owed::Exec) => {
+                Some(Owed::Exec(audited)) => {
+                    if let Some(audited) = audited {
+                        self.audit_command(audited, reply);
+                    }
                     let shapes = std::mem::take(&mut self.queued);
                     give_back_exec(reply, &shapes, ns, &mut self.to_client)
                 }

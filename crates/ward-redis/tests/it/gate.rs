@@ -432,6 +432,30 @@ async fn sessions_share_connections_until_one_needs_its_own() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_client_that_leaves_mid_pipeline_disturbs_no_one_on_the_shared_connection() -> Result<()> {
+    let s = setup_with("shared_connections = 1").await?;
+    let mut stays = s.signed_in("stays").await?;
+    assert_eq!(stays.call(&["SET", "k", "mine"]).await?, "+OK\r\n");
+    for round in 0..5 {
+        let mut leaves = s.signed_in("leaves").await?;
+        let mut pipeline = Vec::new();
+        for _ in 0..2000 {
+            pipeline.extend(encode(&[b"INCR", b"n"]));
+        }
+        leaves.send_raw(&pipeline).await?;
+        drop(leaves);
+        // Meanwhile, on the same shared connection, the other client's replies are its own.
+        assert_eq!(stays.call(&["GET", "k"]).await?, "$4\r\nmine\r\n", "round {round}");
+        assert_eq!(stays.call(&["INCR", "own"]).await?, format!(":{}\r\n", round + 1));
+    }
+    // Whatever of the pipeline reached Redis ran in order, under the leaver's prefix only.
+    let n = s.redis.command(&[b"GET", b"u:leaves:n"])?;
+    assert!(n == b"$-1\r\n" || n.starts_with(b"$"), "{n:?}");
+    assert_eq!(s.redis.command(&[b"EXISTS", b"u:stays:n"])?, b":0\r\n");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_pooled_connection_carries_nothing_to_the_next_session() -> Result<()> {
     // One upstream connection: the second session gets the first one's, after RESET.
     let s = setup_with("pool_size = 1").await?;

@@ -32,6 +32,8 @@ pub enum ApiError {
     Denied(String),
     /// 503: the backend cannot be reached, or its pool stayed busy.
     Unavailable(&'static str),
+    /// 504: the request took longer than `request_timeout`.
+    Timeout,
     /// PostgreSQL refused the statement; `scope` set when a read scope tried to write.
     Sql { error: Box<ServerError>, scope: Option<String> },
     /// The gate's own limit on a result (54000), or a statement it does not run (0A000).
@@ -51,6 +53,7 @@ impl ApiError {
             Self::NoToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope { .. } | Self::Denied(_) => StatusCode::FORBIDDEN,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Sql { scope: Some(_), .. } => StatusCode::FORBIDDEN,
             Self::Sql { error, .. } => sql_status(&error.code),
             Self::Limit { .. } => StatusCode::BAD_REQUEST,
@@ -72,6 +75,7 @@ impl ApiError {
             Self::InsufficientScope { .. } | Self::Sql { scope: Some(_), .. } => "insufficient_scope",
             Self::Denied(_) => "access_denied",
             Self::Unavailable(_) => "unavailable",
+            Self::Timeout => "timeout",
             Self::Sql { .. } | Self::Limit { .. } => "query_failed",
             Self::Redis { code, .. } => code,
         }
@@ -114,6 +118,7 @@ impl ApiError {
             | Self::Redis { message: m, .. } => m,
             Self::NotJson => "send the body as Content-Type: application/json",
             Self::MethodNotAllowed => "/query and /command take POST; /openapi.json GET",
+            Self::Timeout => "the request took longer than request_timeout",
             Self::NotFound(m) | Self::Unavailable(m) => m,
             Self::NoToken => "send an access token: Authorization: Bearer <token>",
             Self::Sql { error, .. } => &error.message,

@@ -105,16 +105,27 @@ pub async fn start(
 
 /// Every route.
 pub fn router(api: Arc<DataApi>) -> Router {
-    let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
-        http::StatusCode::GATEWAY_TIMEOUT,
-        api.config.request_timeout,
-    );
     Router::new()
         .route("/query", post(query::handle))
         .route("/command", post(command::handle))
         .route("/openapi.json", get(openapi::document))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(timeout)
+        .layer(axum::middleware::from_fn_with_state(api.clone(), within_request_timeout))
         .with_state(api)
+}
+
+/// A request that takes longer than `request_timeout` is answered 504, in JSON like every
+/// other error; what it held (a backend mid-statement, a wait for Redis) is dropped, and a
+/// backend dropped mid-statement is closed, which rolls it back.
+async fn within_request_timeout(
+    axum::extract::State(api): axum::extract::State<Arc<DataApi>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match tokio::time::timeout(api.config.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error::ApiError::Timeout.into_response(),
+    }
 }

@@ -24,7 +24,7 @@ pub(crate) struct Setup {
     _refresher: Refresher,
 }
 
-async fn setup() -> Result<Setup> {
+pub(crate) async fn setup() -> Result<Setup> {
     setup_with("").await
 }
 

@@ -5,3 +5,4 @@
 mod connections;
 mod gate;
 mod key_positions;
+mod redis_rs;

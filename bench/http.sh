@@ -17,6 +17,8 @@ DURATION=${DURATION:-15}
 CLIENTS=${CLIENTS:-50}
 POOL=${POOL:-20}
 ROUNDS=${ROUNDS:-3}
+# Event-loop threads for the HTTP data API and, to compare like with like, the PostgreSQL gate.
+THREADS=${THREADS:-1}
 SCALE=10
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -83,6 +85,7 @@ listen = "127.0.0.1:$GPORT"
 upstream = { host = "127.0.0.1", port = $PGPORT, database = "bench" }
 pool_mode = "transaction"
 pool_size = $POOL
+threads = $THREADS
 max_client_connections = 500
 roles = [{ role = "*", account = "bench_svc" }]
 accounts.bench_svc = { password = "bench-pw" }
@@ -97,6 +100,7 @@ listen = "127.0.0.1:$HPORT"
 postgres = "bench"
 redis = "cache"
 pool_size = $POOL
+threads = $THREADS
 max_client_connections = 500
 TOML
 for scope in database:read cache:read cache:write; do $WARD --config "$DIR/ward.toml" admin scope create "$scope" >/dev/null; done
@@ -151,7 +155,7 @@ for round in $(seq "$ROUNDS"); do
   wrk_run "Ward POST /query (primary-key SELECT)" "http://127.0.0.1:$HPORT" "$WARD_PID" query
 done
 
-echo "### $(date -u +%Y-%m-%d) — $(nproc) cores, $CLIENTS connections, ${DURATION}s per run, pools of $POOL, median of $ROUNDS interleaved rounds"
+echo "### $(date -u +%Y-%m-%d) — $(nproc) cores, $CLIENTS connections, ${DURATION}s per run, pools of $POOL, threads = $THREADS, median of $ROUNDS interleaved rounds"
 echo
 DURATION=$DURATION python3 - "$RUNS" <<'PY'
 import statistics, sys, os

@@ -253,11 +253,18 @@ fn validate_http_gate(config: &Config, http: &crate::gate::HttpGateConfig) -> Re
         ("pool_size", http.pool_size),
         ("redis_connections", http.redis_connections),
         ("max_client_connections", http.max_client_connections),
+        ("threads", http.threads),
         ("max_rows", http.max_rows),
         ("max_result_bytes", http.max_result_bytes),
     ];
     if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
         return Err(format!("{name}: {field} must be at least 1"));
+    }
+    if http.threads > http.pool_size {
+        return Err(format!(
+            "{name}: threads must be at most pool_size ({}), since each thread owns a share",
+            http.pool_size
+        ));
     }
     if http.max_body_bytes < 1024 {
         return Err(format!("{name}: max_body_bytes must be at least 1024"));

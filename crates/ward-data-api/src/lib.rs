@@ -48,9 +48,17 @@ pub struct DataApi {
 
 /// A started data API.
 pub struct RunningDataApi {
-    pub api: Arc<DataApi>,
+    /// One per thread, with `threads > 1`.
+    pub apis: Vec<Arc<DataApi>>,
     addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    running: Running,
+}
+
+enum Running {
+    /// On the process's runtime, with a graceful drain at stop.
+    Task(tokio::task::JoinHandle<()>),
+    /// On threads of its own.
+    Threads(ward_gate::RunningGate),
 }
 
 impl RunningDataApi {
@@ -58,49 +66,107 @@ impl RunningDataApi {
         self.addr
     }
 
-    /// Waits until the listener has stopped and open requests have drained.
+    /// Waits until the listener has stopped (and, on the process's runtime, open requests
+    /// have drained).
     pub async fn join(self) {
-        let _ = self.task.await;
+        match self.running {
+            Running::Task(task) => {
+                let _ = task.await;
+            }
+            Running::Threads(gate) => gate.join().await,
+        }
     }
 }
 
 /// Builds the API from `[gate.http]` and the gates it names (passwords read through `env`
-/// where configured), and serves it until `stop` completes.
-pub async fn start(
+/// where configured), and serves it until the future `stop()` gives completes: on the
+/// process's runtime, or with `threads = N > 1` on N threads of its own, each with its own
+/// listener on the port (SO_REUSEPORT) and its share of the connections, as the gates do.
+pub async fn start<F, Fut>(
     config: &HttpGateConfig,
     gates: &GateConfig,
     verifier: Arc<RemoteVerifier>,
     clock: Arc<dyn Clock>,
     env: impl Fn(&str) -> Option<String>,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> Result<RunningDataApi, GateError> {
-    let postgres = match &config.postgres {
-        Some(name) => {
-            let gate = gates.postgres_named(name).ok_or_else(|| GateError::UnknownGate(name.clone()))?;
-            Some(query::Postgres::new(gate, config.pool_size, config.statement_timeout, &env)?)
-        }
-        None => None,
-    };
-    let redis = match &config.redis {
-        Some(name) => {
-            let gate = gates.redis_named(name).ok_or_else(|| GateError::UnknownGate(name.clone()))?;
-            Some(command::Redis::new(gate, config.redis_connections, &env)?)
-        }
-        None => None,
-    };
+    stop: F,
+) -> Result<RunningDataApi, GateError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let threads = config.threads.max(1);
     let tls = config.tls.as_ref().map(ward_gate::tls::acceptor).transpose()?;
-    let meters = audit::Meters::register();
-    let api = Arc::new(DataApi { config: config.clone(), verifier, clock, postgres, redis, meters });
-    let listener =
-        TcpListener::bind(config.listen).await.map_err(|source| GateError::Listen { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| GateError::Listen { addr: config.listen, source })?;
+    let share = |total: usize, i: usize| (total / threads + usize::from(i < total % threads)).max(1);
+    let apis = (0..threads)
+        .map(|i| {
+            let postgres = match &config.postgres {
+                Some(name) => {
+                    let gate = gates.postgres_named(name).ok_or_else(|| GateError::UnknownGate(name.clone()))?;
+                    Some(query::Postgres::new(gate, share(config.pool_size, i), config.statement_timeout, &env)?)
+                }
+                None => None,
+            };
+            let redis = match &config.redis {
+                Some(name) => {
+                    let gate = gates.redis_named(name).ok_or_else(|| GateError::UnknownGate(name.clone()))?;
+                    Some(command::Redis::new(gate, share(config.redis_connections, i), &env)?)
+                }
+                None => None,
+            };
+            let (verifier, clock, meters) = (verifier.clone(), clock.clone(), audit::Meters::register());
+            Ok(Arc::new(DataApi { config: config.clone(), verifier, clock, postgres, redis, meters }))
+        })
+        .collect::<Result<Vec<_>, GateError>>()?;
+    let listen_error = |source| GateError::Listen { addr: config.listen, source };
+    if threads > 1 {
+        let listeners: Vec<_> = apis
+            .iter()
+            .map(|api| Arc::new(Listener { api: api.clone(), router: router(api.clone()), tls: tls.clone() }))
+            .collect();
+        let permits = Arc::new(tokio::sync::Semaphore::new(config.max_client_connections));
+        let gate =
+            ward_gate::RunningGate::start(listeners, config.listen, permits, stop).await.map_err(listen_error)?;
+        return Ok(RunningDataApi { apis, addr: gate.local_addr(), running: Running::Threads(gate) });
+    }
+    let listener = TcpListener::bind(config.listen).await.map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
     let options = ward_http::ServeOptions {
         header_read_timeout: config.header_read_timeout,
         max_connections: config.max_client_connections,
         shutdown_grace: config.request_timeout.min(std::time::Duration::from_secs(10)),
     };
-    let task = tokio::spawn(ward_http::serve(listener, router(api.clone()), options, tls, stop));
-    Ok(RunningDataApi { api, addr, task })
+    let app = router(apis[0].clone());
+    let task = tokio::spawn(ward_http::serve(listener, app, options, tls, stop()));
+    Ok(RunningDataApi { apis, addr, running: Running::Task(task) })
+}
+
+/// One thread's share of the API, accepting on its own listener.
+struct Listener {
+    api: Arc<DataApi>,
+    router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl ward_gate::Service for Listener {
+    async fn serve(self: Arc<Self>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let timeout = self.api.config.header_read_timeout;
+        ward_http::serve_connection(stream, peer, self.router.clone(), timeout, self.tls.as_ref()).await;
+    }
+
+    /// At `max_client_connections`: a 503 without reading the request (in plain HTTP: a
+    /// client that expects TLS sees the connection close).
+    async fn refuse_busy(self: Arc<Self>, mut stream: tokio::net::TcpStream, peer: SocketAddr) {
+        use tokio::io::AsyncWriteExt as _;
+        tracing::warn!(client = %peer, "HTTP data API at max_client_connections; refusing");
+        if self.tls.is_none() {
+            let body = r#"{"error":"unavailable","message":"too many connections; try again later"}"#;
+            let response = format!(
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    }
 }
 
 /// Every route.

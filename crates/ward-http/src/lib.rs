@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
@@ -42,9 +42,7 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(options.max_connections));
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout).keep_alive(true);
-    let http = Arc::new(http);
+    let http = Arc::new(builder(options.header_read_timeout));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -91,6 +89,36 @@ pub async fn serve(
     tracing::info!("shutting down: draining open requests");
     if tokio::time::timeout(options.shutdown_grace, graceful.shutdown()).await.is_err() {
         tracing::warn!(grace = ?options.shutdown_grace, "some requests were still open after the grace period");
+    }
+}
+
+fn builder(header_read_timeout: Duration) -> hyper::server::conn::http1::Builder {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true);
+    http
+}
+
+/// One accepted connection, served as [`serve`] serves each (TLS first when `tls` is given,
+/// both bounded by `header_read_timeout`), for a listener that accepts on its own: a gate's
+/// threads, each with its own runtime. There is no graceful drain: the connection ends with
+/// its runtime.
+pub async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    header_read_timeout: Duration,
+    tls: Option<&TlsAcceptor>,
+) {
+    let http = builder(header_read_timeout);
+    match tls {
+        None => {
+            let _ = serve_one(&http, stream, router, peer).await;
+        }
+        Some(acceptor) => {
+            if let Ok(Ok(stream)) = tokio::time::timeout(header_read_timeout, acceptor.accept(stream)).await {
+                let _ = serve_one(&http, stream, router, peer).await;
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ServerTlsConfig, default_auth_timeout, default_max_clients};
+use super::{ServerTlsConfig, default_auth_timeout, default_max_clients, one};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +38,11 @@ pub struct HttpGateConfig {
     pub redis_connections: usize,
     #[serde(default = "default_max_clients")]
     pub max_client_connections: usize,
+    /// Event-loop threads: 1 runs the API on the process's runtime (with a graceful drain at
+    /// stop); N > 1 gives it N threads of its own, each accepting on the port (SO_REUSEPORT)
+    /// with its share of `pool_size` and `redis_connections`, as the gates' `threads` do.
+    #[serde(default = "one")]
+    pub threads: usize,
     /// A client must have sent a request's headers (and finished TLS) within this.
     #[serde(default = "default_auth_timeout", with = "humantime_serde")]
     pub header_read_timeout: Duration,

@@ -113,9 +113,16 @@ async fn an_api_without_redis_has_no_command_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_share_connections_without_mixing_replies() {
+    // On the test's runtime, and on two threads of the API's own.
+    for extra in ["redis_connections = 2", "redis_connections = 2\nthreads = 2"] {
+        concurrent_requests(extra).await;
+    }
+}
+
+async fn concurrent_requests(extra: &str) {
     // Two connections for 200 concurrent requests of two identities: replies are pipelined,
     // and each must reach its own request.
-    let api = std::sync::Arc::new(start(true, "redis_connections = 2").await);
+    let api = std::sync::Arc::new(start(true, extra).await);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..200 {
         let api = api.clone();

@@ -65,9 +65,12 @@ accounts.svc_cache = {{ password = "cache-pw" }}
     let clock: Arc<dyn ward_core::Clock> = Arc::new(ward_core::SystemClock);
     let verifier = RemoteVerifier::new(ward_gate::trust::policies(&[trust_fake(&issuer)]), clock.clone());
     let refresher = verifier.start().await;
-    let (tx, mut rx) = watch::channel(false);
-    let stop = async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+    let (tx, rx) = watch::channel(false);
+    let stop = move || {
+        let mut rx = rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
     };
     let api = ward_data_api::start(&config, &gates, verifier, clock, |_| None, stop).await.unwrap();
     Api {

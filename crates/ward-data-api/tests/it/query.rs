@@ -7,7 +7,13 @@ use crate::{start, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_identity_sees_its_own_rows_through_one_service_account() {
-    let api = start(false, "").await;
+    for extra in ["", "threads = 2"] {
+        rows_by_identity(extra).await;
+    }
+}
+
+async fn rows_by_identity(extra: &str) {
+    let api = start(false, extra).await;
     let sql = "select title, current_user as account, ward.user_id() as signed from posts \
                where title not like '%new%' and title like $1 order by title";
     let alice = api.query(&api.token("alice", &["reader"], "database:read"), sql, json!(["%"])).await;

@@ -96,18 +96,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tasks.spawn(started.running.join());
         }
         if let Some(http) = &config.gate.http {
-            let api = ward_data_api::start(
-                http,
-                &config.gate,
-                deps.verifier.clone(),
-                deps.clock.clone(),
-                env,
-                stopped(stop_rx.clone()),
-            )
-            .await
-            .with_context(|| format!("HTTP data API on {}", http.listen))?;
+            let stop = stop_rx.clone();
+            let (verifier, clock) = (deps.verifier.clone(), deps.clock.clone());
+            let api = ward_data_api::start(http, &config.gate, verifier, clock, env, move || stopped(stop.clone()))
+                .await
+                .with_context(|| format!("HTTP data API on {}", http.listen))?;
             let (postgres, redis) = (http.postgres.as_deref().unwrap_or("-"), http.redis.as_deref().unwrap_or("-"));
-            tracing::info!(listen = %api.local_addr(), postgres, redis, "HTTP data API ready");
+            let threads = http.threads;
+            tracing::info!(listen = %api.local_addr(), postgres, redis, threads, "HTTP data API ready");
             tasks.spawn(api.join());
         }
     }

@@ -52,14 +52,14 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     }
 }
 
-/// Everything a request must pass before its body is parsed: a JSON content type, a valid
-/// token, and a body within `max_body_bytes`.
-pub async fn admit(
+/// Everything a request must pass before it runs: a JSON content type, a valid token, and a
+/// body within `max_body_bytes` that parses as `T`.
+pub async fn admit<T: serde::de::DeserializeOwned>(
     api: &DataApi,
     headers: &HeaderMap,
     peer: SocketAddr,
     body: axum::body::Body,
-) -> Result<(Arc<Identity>, bytes::Bytes), ApiError> {
+) -> Result<(Arc<Identity>, T), ApiError> {
     require_json(headers)?;
     let identity = authenticate(api, headers, peer).await?;
     let limit = api.config.max_body_bytes;
@@ -69,7 +69,7 @@ pub async fn admit(
         return Err(too_large());
     }
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
-    Ok((identity, body))
+    Ok((identity, parse_body(&body)?))
 }
 
 /// Requests carry JSON, declared so (`application/json`, any parameters).

@@ -42,6 +42,9 @@ fn parse_url(url: &str) -> Result<RedisServer> {
     Ok(RedisServer { host: host.to_owned(), port: port.parse().context("a port number")? })
 }
 
+/// The ACL user gates under test log in as, and its password.
+pub const GATE_ACCOUNT: (&str, &str) = ("svc_cache", "cache-pw");
+
 /// A `redis-server` of this test's own (for tests that change server-wide state, such as ACL
 /// users), stopped when the process exits.
 pub fn private_server() -> Result<RedisServer> {
@@ -104,6 +107,16 @@ fn start_throwaway(extra: &[String]) -> Result<RedisServer> {
 impl RedisServer {
     pub fn addr(&self) -> String {
         format!("{}:{}", self.host, self.port)
+    }
+
+    /// Adds [`GATE_ACCOUNT`], with every key, channel and command (the gate decides what its
+    /// clients may do).
+    pub fn add_gate_account(&self) -> Result<()> {
+        let (user, password) = GATE_ACCOUNT;
+        let password = format!(">{password}");
+        let acl: [&[u8]; 8] = [b"ACL", b"SETUSER", user.as_bytes(), b"on", password.as_bytes(), b"~*", b"&*", b"+@all"];
+        anyhow::ensure!(self.command(&acl)? == b"+OK\r\n", "ACL SETUSER {user}");
+        Ok(())
     }
 
     /// Sends one command on a connection of its own and returns the raw reply (one value,

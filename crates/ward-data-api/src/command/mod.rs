@@ -85,12 +85,8 @@ pub async fn handle(
         return ApiError::NotFound("this API serves no Redis").into_response();
     };
     let started = Instant::now();
-    let (identity, body) = match auth::admit(&api, &headers, peer, body).await {
+    let (identity, request) = match auth::admit::<CommandRequest>(&api, &headers, peer, body).await {
         Ok(admitted) => admitted,
-        Err(e) => return e.into_response(),
-    };
-    let request = match auth::parse_body::<CommandRequest>(&body) {
-        Ok(request) => request,
         Err(e) => return e.into_response(),
     };
     let mut call = Call { api: &api, redis, peer, identity: &identity, started, account: "", name: "" };

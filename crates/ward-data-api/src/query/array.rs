@@ -2,10 +2,10 @@
 //! arrays, each element mapped by the element type. Quoted elements may hold any character,
 //! with `\` escaping `"` and `\`; an unquoted `NULL` is SQL NULL (a quoted one is the text).
 
-use super::json::{ScalarKind, write_scalar};
+use super::json::{Scalar, write_scalar};
 
 /// Appends `text` as JSON; false (with nothing appended) if it is not an array literal.
-pub fn write(out: &mut Vec<u8>, element: ScalarKind, text: &[u8]) -> bool {
+pub fn write(out: &mut Vec<u8>, element: Scalar, text: &[u8]) -> bool {
     // Lower bounds other than 1 come first: `[0:1]={…}`. JSON arrays start at 0 regardless.
     let body = match text.first() {
         Some(b'[') => match text.iter().position(|b| *b == b'=') {
@@ -29,7 +29,7 @@ const MAX_DEPTH: usize = 6;
 struct Parser<'a> {
     text: &'a [u8],
     at: usize,
-    element: ScalarKind,
+    element: Scalar,
     scratch: Vec<u8>,
 }
 
@@ -131,26 +131,26 @@ impl Parser<'_> {
 mod tests {
     use super::*;
 
-    fn json(element: ScalarKind, text: &str) -> Option<String> {
+    fn json(element: Scalar, text: &str) -> Option<String> {
         let mut out = Vec::new();
         write(&mut out, element, text.as_bytes()).then(|| String::from_utf8(out).unwrap())
     }
 
     #[test]
     fn arrays_of_every_shape() {
-        assert_eq!(json(ScalarKind::Integer, "{1,2,NULL}").as_deref(), Some("[1,2,null]"));
-        assert_eq!(json(ScalarKind::Integer, "{}").as_deref(), Some("[]"));
-        assert_eq!(json(ScalarKind::Integer, "{{1,2},{3,4}}").as_deref(), Some("[[1,2],[3,4]]"));
-        assert_eq!(json(ScalarKind::Integer, "[0:1]={7,8}").as_deref(), Some("[7,8]"));
+        assert_eq!(json(Scalar::Integer, "{1,2,NULL}").as_deref(), Some("[1,2,null]"));
+        assert_eq!(json(Scalar::Integer, "{}").as_deref(), Some("[]"));
+        assert_eq!(json(Scalar::Integer, "{{1,2},{3,4}}").as_deref(), Some("[[1,2],[3,4]]"));
+        assert_eq!(json(Scalar::Integer, "[0:1]={7,8}").as_deref(), Some("[7,8]"));
         assert_eq!(
-            json(ScalarKind::Text, r#"{"a b","say \"hi\"",NULL,"NULL",plain}"#).as_deref(),
+            json(Scalar::Text, r#"{"a b","say \"hi\"",NULL,"NULL",plain}"#).as_deref(),
             Some(r#"["a b","say \"hi\"",null,"NULL","plain"]"#)
         );
-        assert_eq!(json(ScalarKind::Json, r#"{"{\"a\": 1}",null}"#).as_deref(), Some(r#"[{"a": 1},null]"#));
-        assert_eq!(json(ScalarKind::Numeric, "{1.50,NaN}").as_deref(), Some(r#"["1.50","NaN"]"#));
-        assert_eq!(json(ScalarKind::Bool, "{t,f}").as_deref(), Some("[true,false]"));
+        assert_eq!(json(Scalar::Json, r#"{"{\"a\": 1}",null}"#).as_deref(), Some(r#"[{"a": 1},null]"#));
+        assert_eq!(json(Scalar::Numeric, "{1.50,NaN}").as_deref(), Some(r#"["1.50","NaN"]"#));
+        assert_eq!(json(Scalar::Bool, "{t,f}").as_deref(), Some("[true,false]"));
         assert_eq!(
-            json(ScalarKind::TimestampTz, r#"{"2024-01-02 03:04:05+00"}"#).as_deref(),
+            json(Scalar::TimestampTz, r#"{"2024-01-02 03:04:05+00"}"#).as_deref(),
             Some(r#"["2024-01-02T03:04:05+00:00"]"#)
         );
     }
@@ -158,7 +158,7 @@ mod tests {
     #[test]
     fn what_is_not_an_array_literal_is_refused_whole() {
         for bad in ["", "{1,2", "{1,,2}", "1,2", "{1}x", "{\"open}", "{{{{{{{1}}}}}}}", "[0:1]"] {
-            assert_eq!(json(ScalarKind::Integer, bad), None, "{bad}");
+            assert_eq!(json(Scalar::Integer, bad), None, "{bad}");
         }
     }
 }

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use ward_pg::gate::backend::Backend;
-use ward_pg::protocol::codec::{put_cstr, put_frame};
+use ward_pg::protocol::codec::{put_cstr, put_frame, put_value};
 use ward_pg::protocol::frontend::{encode_query, encode_sync};
 use ward_pg::protocol::rows::{for_each_value, parse_command_complete, parse_row_description, parse_server_error};
 use ward_pg::protocol::tag::{backend as server, frontend as client, status, target};
@@ -180,13 +180,7 @@ fn encode_statement(out: &mut BytesMut, sql: &str, params: &[Option<String>], ma
         b.put_i16(0);
         b.put_u16(params.len() as u16);
         for param in params {
-            match param {
-                Some(value) => {
-                    b.put_i32(value.len() as i32);
-                    b.extend_from_slice(value.as_bytes());
-                }
-                None => b.put_i32(-1),
-            }
+            put_value(b, param.as_deref().map(str::as_bytes));
         }
         b.put_i16(0);
     });
@@ -327,7 +321,7 @@ impl Collect {
                     ),
                 });
             }
-            let (type_name, kind) = json::lookup(column.type_oid).unwrap_or(("", Kind::Text));
+            let (type_name, kind) = json::lookup(column.type_oid).unwrap_or(("", Kind::Scalar(json::Scalar::Text)));
             let mut key = Vec::with_capacity(column.name.len() + 3);
             json::write_string(&mut key, column.name.as_bytes());
             key.push(b':');
@@ -418,13 +412,7 @@ mod tests {
         let mut body = BytesMut::new();
         body.put_i16(values.len() as i16);
         for v in values {
-            match v {
-                Some(v) => {
-                    body.put_i32(v.len() as i32);
-                    body.extend_from_slice(v.as_bytes());
-                }
-                None => body.put_i32(-1),
-            }
+            put_value(&mut body, v.map(str::as_bytes));
         }
         body
     }

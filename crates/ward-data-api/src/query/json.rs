@@ -11,9 +11,16 @@ use base64::Engine as _;
 
 use super::array;
 
-/// How a type's text becomes JSON.
+/// How a type's text becomes JSON: as one value, or as an array of them (arrays of arrays are
+/// one multi-dimensional array in PostgreSQL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    Scalar(Scalar),
+    Array(Scalar),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar {
     Bool,
     /// Integers: the text is a JSON number as it stands.
     Integer,
@@ -28,88 +35,81 @@ pub enum Kind {
     /// timestamptz: RFC 3339.
     TimestampTz,
     Text,
-    /// An array of the element kind.
-    Array(ScalarKind),
 }
 
-/// An array's element kind (arrays of arrays are one multi-dimensional array in PostgreSQL),
-/// and how each scalar kind's text maps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScalarKind {
-    Bool,
-    Integer,
-    Float,
-    Numeric,
-    Json,
-    Bytea,
-    Timestamp,
-    TimestampTz,
-    Text,
+use Scalar::{Bool, Bytea, Float, Integer, Json, Numeric, Text, Timestamp, TimestampTz};
+
+const fn one(scalar: Scalar) -> Kind {
+    Kind::Scalar(scalar)
+}
+
+const fn many(scalar: Scalar) -> Kind {
+    Kind::Array(scalar)
 }
 
 /// Built-in types by OID: name, and how their text maps. OIDs are fixed for built-ins
 /// (`pg_type.dat`); any other type (enums, domains, composites, extensions) is text.
 const TYPES: &[(u32, &str, Kind)] = &[
-    (16, "bool", Kind::Bool),
-    (17, "bytea", Kind::Bytea),
-    (18, "char", Kind::Text),
-    (19, "name", Kind::Text),
-    (20, "int8", Kind::Integer),
-    (21, "int2", Kind::Integer),
-    (23, "int4", Kind::Integer),
-    (25, "text", Kind::Text),
-    (26, "oid", Kind::Integer),
-    (114, "json", Kind::Json),
-    (142, "xml", Kind::Text),
-    (143, "_xml", Kind::Array(ScalarKind::Text)),
-    (199, "_json", Kind::Array(ScalarKind::Json)),
-    (650, "cidr", Kind::Text),
-    (651, "_cidr", Kind::Array(ScalarKind::Text)),
-    (700, "float4", Kind::Float),
-    (701, "float8", Kind::Float),
-    (790, "money", Kind::Text),
-    (791, "_money", Kind::Array(ScalarKind::Text)),
-    (829, "macaddr", Kind::Text),
-    (869, "inet", Kind::Text),
-    (1000, "_bool", Kind::Array(ScalarKind::Bool)),
-    (1001, "_bytea", Kind::Array(ScalarKind::Bytea)),
-    (1002, "_char", Kind::Array(ScalarKind::Text)),
-    (1003, "_name", Kind::Array(ScalarKind::Text)),
-    (1005, "_int2", Kind::Array(ScalarKind::Integer)),
-    (1007, "_int4", Kind::Array(ScalarKind::Integer)),
-    (1009, "_text", Kind::Array(ScalarKind::Text)),
-    (1014, "_bpchar", Kind::Array(ScalarKind::Text)),
-    (1015, "_varchar", Kind::Array(ScalarKind::Text)),
-    (1016, "_int8", Kind::Array(ScalarKind::Integer)),
-    (1021, "_float4", Kind::Array(ScalarKind::Float)),
-    (1022, "_float8", Kind::Array(ScalarKind::Float)),
-    (1028, "_oid", Kind::Array(ScalarKind::Integer)),
-    (1040, "_macaddr", Kind::Array(ScalarKind::Text)),
-    (1041, "_inet", Kind::Array(ScalarKind::Text)),
-    (1042, "bpchar", Kind::Text),
-    (1043, "varchar", Kind::Text),
-    (1082, "date", Kind::Text),
-    (1083, "time", Kind::Text),
-    (1114, "timestamp", Kind::Timestamp),
-    (1115, "_timestamp", Kind::Array(ScalarKind::Timestamp)),
-    (1182, "_date", Kind::Array(ScalarKind::Text)),
-    (1183, "_time", Kind::Array(ScalarKind::Text)),
-    (1184, "timestamptz", Kind::TimestampTz),
-    (1185, "_timestamptz", Kind::Array(ScalarKind::TimestampTz)),
-    (1186, "interval", Kind::Text),
-    (1187, "_interval", Kind::Array(ScalarKind::Text)),
-    (1231, "_numeric", Kind::Array(ScalarKind::Numeric)),
-    (1266, "timetz", Kind::Text),
-    (1270, "_timetz", Kind::Array(ScalarKind::Text)),
-    (1560, "bit", Kind::Text),
-    (1562, "varbit", Kind::Text),
-    (1700, "numeric", Kind::Numeric),
-    (2950, "uuid", Kind::Text),
-    (2951, "_uuid", Kind::Array(ScalarKind::Text)),
-    (3614, "tsvector", Kind::Text),
-    (3802, "jsonb", Kind::Json),
-    (3807, "_jsonb", Kind::Array(ScalarKind::Json)),
-    (4072, "jsonpath", Kind::Text),
+    (16, "bool", one(Bool)),
+    (17, "bytea", one(Bytea)),
+    (18, "char", one(Text)),
+    (19, "name", one(Text)),
+    (20, "int8", one(Integer)),
+    (21, "int2", one(Integer)),
+    (23, "int4", one(Integer)),
+    (25, "text", one(Text)),
+    (26, "oid", one(Integer)),
+    (114, "json", one(Json)),
+    (142, "xml", one(Text)),
+    (143, "_xml", many(Text)),
+    (199, "_json", many(Json)),
+    (650, "cidr", one(Text)),
+    (651, "_cidr", many(Text)),
+    (700, "float4", one(Float)),
+    (701, "float8", one(Float)),
+    (790, "money", one(Text)),
+    (791, "_money", many(Text)),
+    (829, "macaddr", one(Text)),
+    (869, "inet", one(Text)),
+    (1000, "_bool", many(Bool)),
+    (1001, "_bytea", many(Bytea)),
+    (1002, "_char", many(Text)),
+    (1003, "_name", many(Text)),
+    (1005, "_int2", many(Integer)),
+    (1007, "_int4", many(Integer)),
+    (1009, "_text", many(Text)),
+    (1014, "_bpchar", many(Text)),
+    (1015, "_varchar", many(Text)),
+    (1016, "_int8", many(Integer)),
+    (1021, "_float4", many(Float)),
+    (1022, "_float8", many(Float)),
+    (1028, "_oid", many(Integer)),
+    (1040, "_macaddr", many(Text)),
+    (1041, "_inet", many(Text)),
+    (1042, "bpchar", one(Text)),
+    (1043, "varchar", one(Text)),
+    (1082, "date", one(Text)),
+    (1083, "time", one(Text)),
+    (1114, "timestamp", one(Timestamp)),
+    (1115, "_timestamp", many(Timestamp)),
+    (1182, "_date", many(Text)),
+    (1183, "_time", many(Text)),
+    (1184, "timestamptz", one(TimestampTz)),
+    (1185, "_timestamptz", many(TimestampTz)),
+    (1186, "interval", one(Text)),
+    (1187, "_interval", many(Text)),
+    (1231, "_numeric", many(Numeric)),
+    (1266, "timetz", one(Text)),
+    (1270, "_timetz", many(Text)),
+    (1560, "bit", one(Text)),
+    (1562, "varbit", one(Text)),
+    (1700, "numeric", one(Numeric)),
+    (2950, "uuid", one(Text)),
+    (2951, "_uuid", many(Text)),
+    (3614, "tsvector", one(Text)),
+    (3802, "jsonb", one(Json)),
+    (3807, "_jsonb", many(Json)),
+    (4072, "jsonpath", one(Text)),
 ];
 
 /// The type's name and kind; `None` for a type that is not built in.
@@ -118,7 +118,7 @@ pub fn lookup(oid: u32) -> Option<(&'static str, Kind)> {
 }
 
 pub fn kind(oid: u32) -> Kind {
-    lookup(oid).map_or(Kind::Text, |(_, kind)| kind)
+    lookup(oid).map_or(one(Text), |(_, kind)| kind)
 }
 
 /// Appends the JSON for one value (`None`: SQL NULL).
@@ -134,28 +134,18 @@ pub fn write_value(out: &mut Vec<u8>, kind: Kind, text: Option<&[u8]>) {
                 write_string(out, text);
             }
         }
-        Kind::Bool => write_scalar(out, ScalarKind::Bool, text),
-        Kind::Integer => write_scalar(out, ScalarKind::Integer, text),
-        Kind::Float => write_scalar(out, ScalarKind::Float, text),
-        Kind::Numeric => write_scalar(out, ScalarKind::Numeric, text),
-        Kind::Json => write_scalar(out, ScalarKind::Json, text),
-        Kind::Bytea => write_scalar(out, ScalarKind::Bytea, text),
-        Kind::Timestamp => write_scalar(out, ScalarKind::Timestamp, text),
-        Kind::TimestampTz => write_scalar(out, ScalarKind::TimestampTz, text),
-        Kind::Text => write_string(out, text),
+        Kind::Scalar(scalar) => write_scalar(out, scalar, text),
     }
 }
 
 /// Appends the JSON for one non-null scalar.
-pub fn write_scalar(out: &mut Vec<u8>, kind: ScalarKind, text: &[u8]) {
+pub fn write_scalar(out: &mut Vec<u8>, kind: Scalar, text: &[u8]) {
     match kind {
-        ScalarKind::Bool => out.extend_from_slice(if text == b"t" { b"true" } else { b"false" }),
-        ScalarKind::Integer if is_integer(text) => out.extend_from_slice(text),
-        ScalarKind::Float if is_json_number(text) => out.extend_from_slice(text),
-        ScalarKind::Json if serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok() => {
-            out.extend_from_slice(text)
-        }
-        ScalarKind::Bytea => match text.strip_prefix(b"\\x").and_then(hex) {
+        Scalar::Bool => out.extend_from_slice(if text == b"t" { b"true" } else { b"false" }),
+        Scalar::Integer if is_integer(text) => out.extend_from_slice(text),
+        Scalar::Float if is_json_number(text) => out.extend_from_slice(text),
+        Scalar::Json if serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok() => out.extend_from_slice(text),
+        Scalar::Bytea => match text.strip_prefix(b"\\x").and_then(hex) {
             Some(bytes) => {
                 out.push(b'"');
                 out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(bytes).as_bytes());
@@ -163,7 +153,7 @@ pub fn write_scalar(out: &mut Vec<u8>, kind: ScalarKind, text: &[u8]) {
             }
             None => write_string(out, text),
         },
-        ScalarKind::Timestamp | ScalarKind::TimestampTz => write_string(out, rfc3339(text).as_deref().unwrap_or(text)),
+        Scalar::Timestamp | Scalar::TimestampTz => write_string(out, rfc3339(text).as_deref().unwrap_or(text)),
         // NaN and ±Infinity, numeric's text, and anything unexpected: a string.
         _ => write_string(out, text),
     }
@@ -232,34 +222,34 @@ mod tests {
     fn the_table_is_sorted_for_binary_search() {
         assert!(TYPES.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(lookup(1184).map(|(n, _)| n), Some("timestamptz"));
-        assert_eq!(kind(999_999), Kind::Text);
+        assert_eq!(kind(999_999), one(Text));
     }
 
     #[test]
     fn scalars() {
-        assert_eq!(json(Kind::Integer, Some("-42")), "-42");
-        assert_eq!(json(Kind::Integer, Some("9223372036854775807")), "9223372036854775807");
-        assert_eq!(json(Kind::Float, Some("1.5e+20")), "1.5e+20");
-        assert_eq!(json(Kind::Float, Some("NaN")), "\"NaN\"");
-        assert_eq!(json(Kind::Float, Some("-Infinity")), "\"-Infinity\"");
-        assert_eq!(json(Kind::Numeric, Some("3.14159265358979323846")), "\"3.14159265358979323846\"");
-        assert_eq!(json(Kind::Bool, Some("t")), "true");
-        assert_eq!(json(Kind::Text, None), "null");
-        assert_eq!(json(Kind::Text, Some("say \"hi\"\n")), r#""say \"hi\"\n""#);
-        assert_eq!(json(Kind::Bytea, Some("\\x00ff41")), "\"AP9B\"");
-        assert_eq!(json(Kind::Json, Some(r#"{"a": [1, 2]}"#)), r#"{"a": [1, 2]}"#);
+        assert_eq!(json(one(Integer), Some("-42")), "-42");
+        assert_eq!(json(one(Integer), Some("9223372036854775807")), "9223372036854775807");
+        assert_eq!(json(one(Float), Some("1.5e+20")), "1.5e+20");
+        assert_eq!(json(one(Float), Some("NaN")), "\"NaN\"");
+        assert_eq!(json(one(Float), Some("-Infinity")), "\"-Infinity\"");
+        assert_eq!(json(one(Numeric), Some("3.14159265358979323846")), "\"3.14159265358979323846\"");
+        assert_eq!(json(one(Bool), Some("t")), "true");
+        assert_eq!(json(one(Text), None), "null");
+        assert_eq!(json(one(Text), Some("say \"hi\"\n")), r#""say \"hi\"\n""#);
+        assert_eq!(json(one(Bytea), Some("\\x00ff41")), "\"AP9B\"");
+        assert_eq!(json(one(Json), Some(r#"{"a": [1, 2]}"#)), r#"{"a": [1, 2]}"#);
     }
 
     #[test]
     fn timestamps_as_rfc_3339() {
         assert_eq!(
-            json(Kind::TimestampTz, Some("2024-01-02 03:04:05.123456+00")),
+            json(one(TimestampTz), Some("2024-01-02 03:04:05.123456+00")),
             "\"2024-01-02T03:04:05.123456+00:00\""
         );
-        assert_eq!(json(Kind::TimestampTz, Some("2024-01-02 03:04:05+05:30")), "\"2024-01-02T03:04:05+05:30\"");
-        assert_eq!(json(Kind::Timestamp, Some("2024-01-02 03:04:05")), "\"2024-01-02T03:04:05\"");
-        assert_eq!(json(Kind::TimestampTz, Some("infinity")), "\"infinity\"");
-        assert_eq!(json(Kind::Timestamp, Some("0044-03-15 12:00:00 BC")), "\"0044-03-15 12:00:00 BC\"");
-        assert_eq!(json(Kind::TimestampTz, Some("1900-01-01 00:00:00+00:09:21")), "\"1900-01-01 00:00:00+00:09:21\"");
+        assert_eq!(json(one(TimestampTz), Some("2024-01-02 03:04:05+05:30")), "\"2024-01-02T03:04:05+05:30\"");
+        assert_eq!(json(one(Timestamp), Some("2024-01-02 03:04:05")), "\"2024-01-02T03:04:05\"");
+        assert_eq!(json(one(TimestampTz), Some("infinity")), "\"infinity\"");
+        assert_eq!(json(one(Timestamp), Some("0044-03-15 12:00:00 BC")), "\"0044-03-15 12:00:00 BC\"");
+        assert_eq!(json(one(TimestampTz), Some("1900-01-01 00:00:00+00:09:21")), "\"1900-01-01 00:00:00+00:09:21\"");
     }
 }

@@ -95,12 +95,8 @@ pub async fn handle(
         return ApiError::NotFound("this API serves no PostgreSQL database").into_response();
     };
     let started = Instant::now();
-    let (identity, body) = match auth::admit(&api, &headers, peer, body).await {
+    let (identity, request) = match auth::admit::<QueryRequest>(&api, &headers, peer, body).await {
         Ok(admitted) => admitted,
-        Err(e) => return e.into_response(),
-    };
-    let request = match auth::parse_body::<QueryRequest>(&body) {
-        Ok(request) => request,
         Err(e) => return e.into_response(),
     };
     let mut call = Call { api: &api, postgres, peer, identity: &identity, started, account: "" };

@@ -37,8 +37,7 @@ pub async fn start(with_redis: bool, http: &str) -> Api {
     let mut gates = GateConfig { postgres: vec![gate_config(db)], ..GateConfig::default() };
     let redis = if with_redis {
         let redis = tokio::task::spawn_blocking(private_server).await.unwrap().unwrap();
-        let acl: [&[u8]; 8] = [b"ACL", b"SETUSER", b"svc_cache", b"on", b">cache-pw", b"~*", b"&*", b"+@all"];
-        assert_eq!(redis.command(&acl).unwrap(), b"+OK\r\n");
+        redis.add_gate_account().unwrap();
         let config: RedisGateConfig = toml::from_str(&format!(
             r#"
 name = "cache"

@@ -9,7 +9,7 @@ use bytes::{BufMut, BytesMut};
 use ward_token::remote::Identity;
 
 use super::signed_identity::{IdentitySigner, SignedPayload};
-use crate::protocol::codec::{put_cstr, put_frame};
+use crate::protocol::codec::{put_cstr, put_frame, put_value};
 
 /// Startup parameters a client may ask for that shape how the server talks to it. The
 /// backend logged in with its own; the client's are set like the identity, as parameters.
@@ -191,8 +191,7 @@ pub fn encode_identity(out: &mut BytesMut, who: &SessionIdentity, pid: i32) {
         b.put_i16((2 * count) as i16);
         for (name, value) in who.settings.iter().map(|(n, v)| (n.as_str(), v.as_str())).chain(signed) {
             for v in [name, value] {
-                b.put_i32(v.len() as i32);
-                b.extend_from_slice(v.as_bytes());
+                put_value(b, Some(v.as_bytes()));
             }
         }
         b.put_i16(0);

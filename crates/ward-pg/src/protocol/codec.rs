@@ -2,7 +2,7 @@
 //! `Byte1 tag, Int32 length, body`, the length counting itself but not the tag. Both are
 //! bounded, so a peer cannot make us buffer without limit.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 
 /// Startup packets larger than this are refused (PostgreSQL itself allows 10,000 bytes).
 pub const MAX_STARTUP_LEN: usize = 10 * 1024;
@@ -90,6 +90,17 @@ pub fn get_cstr(buf: &mut BytesMut) -> Option<String> {
     let s = std::str::from_utf8(&buf[..end]).ok()?.to_owned();
     buf.advance(end + 1);
     Some(s)
+}
+
+/// A value as Bind and DataRow carry one: its length and bytes, or -1 for NULL.
+pub fn put_value(out: &mut BytesMut, value: Option<&[u8]>) {
+    match value {
+        Some(bytes) => {
+            out.put_i32(bytes.len() as i32);
+            out.extend_from_slice(bytes);
+        }
+        None => out.put_i32(-1),
+    }
 }
 
 pub fn put_cstr(out: &mut BytesMut, s: &str) {

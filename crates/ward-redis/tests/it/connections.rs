@@ -143,8 +143,7 @@ async fn the_gate_reaches_redis_over_tls_and_checks_its_certificate() -> Result<
         let (cert, key) = (cert.clone(), key.clone());
         tokio::task::spawn_blocking(move || ward_testkit::redis::private_tls_server(&cert, &key)).await??
     };
-    let acl: [&[u8]; 8] = [b"ACL", b"SETUSER", b"svc_cache", b"on", b">cache-pw", b"~*", b"&*", b"+@all"];
-    anyhow::ensure!(redis.command(&acl)? == b"+OK\r\n", "ACL SETUSER");
+    redis.add_gate_account()?;
     let issuer = FakeIssuer::start(ward_core::SigningAlg::ES256).await?;
     let token = issuer.sign(&issuer.claims("rita", &["cache"], json!({ "scope": "cache:read cache:write" })))?;
     for (mode, ca, works) in

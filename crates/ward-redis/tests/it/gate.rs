@@ -32,8 +32,7 @@ pub(crate) async fn setup() -> Result<Setup> {
 pub(crate) async fn setup_with(extra: &str) -> Result<Setup> {
     let issuer = FakeIssuer::start(ward_core::SigningAlg::ES256).await?;
     let redis = tokio::task::spawn_blocking(private_server).await??;
-    let acl: [&[u8]; 8] = [b"ACL", b"SETUSER", b"svc_cache", b"on", b">cache-pw", b"~*", b"&*", b"+@all"];
-    anyhow::ensure!(redis.command(&acl)? == b"+OK\r\n", "ACL SETUSER");
+    redis.add_gate_account()?;
     let config: ward_config::gate::RedisGateConfig = toml::from_str(&format!(
         r#"
 listen = "127.0.0.1:0"

@@ -13,8 +13,7 @@ use crate::gate::{serve, stop};
 async fn ward_serve_runs_the_data_api_beside_the_gates_it_follows() {
     let db = gate_db().await.unwrap();
     let redis = tokio::task::spawn_blocking(private_server).await.unwrap().unwrap();
-    let acl: [&[u8]; 8] = [b"ACL", b"SETUSER", b"svc_cache", b"on", b">cache-pw", b"~*", b"&*", b"+@all"];
-    assert_eq!(redis.command(&acl).unwrap(), b"+OK\r\n");
+    redis.add_gate_account().unwrap();
     let issuer = FakeIssuer::start(ward_core::SigningAlg::ES256).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let free = || ward_testkit::pg::free_port().unwrap();

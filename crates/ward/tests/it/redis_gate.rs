@@ -9,8 +9,7 @@ use crate::gate::{serve, stop};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ward_token_reaches_redis_through_redis_cli() {
     let redis = tokio::task::spawn_blocking(private_server).await.unwrap().unwrap();
-    let acl: [&[u8]; 8] = [b"ACL", b"SETUSER", b"svc_cache", b"on", b">cache-pw", b"~*", b"&*", b"+@all"];
-    assert_eq!(redis.command(&acl).unwrap(), b"+OK\r\n");
+    redis.add_gate_account().unwrap();
     let node = Node::new();
     let config = format!(
         r#"{head}

@@ -21,41 +21,28 @@ ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-1}
 SCALE=10
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-need() { command -v "$1" >/dev/null || { as_root apt-get update -qq; as_root apt-get install -y -qq "$2"; }; }
+source bench/lib.sh
 need wrk wrk; need webdis webdis; need redis-server redis-server; need pgbench postgresql
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 cargo build --release -q -p ward
 WARD=$PWD/target/release/ward
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 DIR=$(mktemp -d /tmp/ward-bench-http-XXXX); chmod 755 "$DIR"
 [ "$(id -u)" = 0 ] && chown postgres "$DIR"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  as_pg "$PGBIN/pg_ctl" -D "$DIR/data" stop -m immediate >/dev/null 2>&1 || true
+  stop_postgres "$DIR"
   rm -rf "$DIR"
 }
 trap cleanup EXIT
 
 # --- PostgreSQL: SCRAM over TCP, one service account, pgbench tables ----------------------------
 PGPORT=$(free_port)
-echo postgres-pw > "$DIR/pw"; [ "$(id -u)" = 0 ] && chown postgres "$DIR/pw"
-as_pg "$PGBIN/initdb" -D "$DIR/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 --pwfile="$DIR/pw" -E UTF8 --no-sync >/dev/null
-as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/pg.log" -w start \
-  -o "-p $PGPORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB" >/dev/null
-as_pg psql -h "$DIR" -p "$PGPORT" -U postgres -qc "create role bench_svc login password 'bench-pw'" postgres
-as_pg psql -h "$DIR" -p "$PGPORT" -U postgres -qc "create database bench owner bench_svc" postgres
-PGPASSWORD=bench-pw pgbench -i -s "$SCALE" -q -h 127.0.0.1 -p "$PGPORT" -U bench_svc bench >/dev/null 2>&1
+start_postgres "$DIR" "$PGPORT" "$SCALE" 200
 
 # --- Redis: the default user with a password (for webdis), and the gates' ACL user ---------------
 RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" --requirepass direct-pw \
-  --daemonize no > "$DIR/redis.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 50); do redis-cli -p "$RPORT" -a direct-pw --no-auth-warning ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis-cli -p "$RPORT" -a direct-pw --no-auth-warning ACL SETUSER svc_cache on '>cache-pw' '~*' '&*' '+@all' >/dev/null
+start_redis "$DIR" "$RPORT"
 redis-cli -p "$RPORT" -a direct-pw --no-auth-warning SET key value-of-sixteen >/dev/null
 
 # --- webdis in front of it, with as many connections as Ward's pool ---------------------------
@@ -70,15 +57,7 @@ WEBDIS_PID=$!
 
 # --- Ward: issuer, PostgreSQL gate, Redis gate and the HTTP data API in one process ------------
 WPORT=$(free_port); GPORT=$(free_port); RGPORT=$(free_port); HPORT=$(free_port)
-cat > "$DIR/ward.toml" <<TOML
-listen = "127.0.0.1:$WPORT"
-issuer = "http://127.0.0.1:$WPORT"
-data_dir = "$DIR/ward"
-[log]
-level = "warn"
-access_log = false
-[[trust]]
-issuer = "http://127.0.0.1:$WPORT"
+{ ward_head "$WPORT" "$DIR"; cat <<TOML
 [[gate.postgres]]
 name = "bench"
 listen = "127.0.0.1:$GPORT"
@@ -103,6 +82,7 @@ pool_size = $POOL
 threads = $THREADS
 max_client_connections = 500
 TOML
+} > "$DIR/ward.toml"
 for scope in database:read cache:read cache:write; do $WARD --config "$DIR/ward.toml" admin scope create "$scope" >/dev/null; done
 SECRET=$($WARD --config "$DIR/ward.toml" admin client create --name bench --id bench --role bench \
   --scope "database:read cache:read cache:write" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')

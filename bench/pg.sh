@@ -22,12 +22,9 @@ ROUNDS=${ROUNDS:-3}
 SECTIONS=${SECTIONS:-throughput,identity,connect}
 has() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-command -v pgbouncer >/dev/null || { as_root apt-get update -qq; as_root apt-get install -y -qq pgbouncer; }
-command -v pgbench >/dev/null || { as_root apt-get update -qq; as_root apt-get install -y -qq postgresql; }
+source bench/lib.sh
+need pgbouncer pgbouncer; need pgbench postgresql
 python3 -c 'import psycopg' 2>/dev/null || python3 -m pip install -q "psycopg[binary]"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 cargo build --release -q -p ward
 WARD=$PWD/target/release/ward
@@ -46,20 +43,14 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for f in "$DIR"/pgbouncer-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  as_pg "$PGBIN/pg_ctl" -D "$DIR/data" stop -m immediate >/dev/null 2>&1 || true
+  stop_postgres "$DIR"
   rm -rf "$DIR"
 }
 trap cleanup EXIT
 
 # --- PostgreSQL: SCRAM over TCP, one service account, pgbench tables ------------------------
 PGPORT=$(free_port)
-echo postgres-pw > "$DIR/pw"; [ "$(id -u)" = 0 ] && chown postgres "$DIR/pw"
-as_pg "$PGBIN/initdb" -D "$DIR/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 --pwfile="$DIR/pw" -E UTF8 --no-sync >/dev/null
-as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/pg.log" -w start \
-  -o "-p $PGPORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB" >/dev/null
-as_pg psql -h "$DIR" -p "$PGPORT" -U postgres -qc "create role bench_svc login password 'bench-pw'" postgres
-as_pg psql -h "$DIR" -p "$PGPORT" -U postgres -qc "create database bench owner bench_svc" postgres
-PGPASSWORD=bench-pw pgbench -i -s 10 -q -h 127.0.0.1 -p "$PGPORT" -U bench_svc bench >/dev/null 2>&1
+start_postgres "$DIR" "$PGPORT" 10
 
 # --- PgBouncer: transaction pools of the same size over TCP and over PostgreSQL's Unix
 # socket, and a session pool ------------------------------------------------------------------
@@ -106,16 +97,7 @@ accounts.bench_svc = { password = "bench-pw" }
 TOML
 }
 {
-  cat <<TOML
-listen = "127.0.0.1:$WPORT"
-issuer = "http://127.0.0.1:$WPORT"
-data_dir = "$DIR/ward"
-[log]
-level = "warn"
-access_log = false
-[[trust]]
-issuer = "http://127.0.0.1:$WPORT"
-TOML
+  ward_head "$WPORT" "$DIR"
   gate "$GPORT" 127.0.0.1 session "$CLIENTS" 1
   gate "$GTPORT" 127.0.0.1 transaction "$POOL" 1
   gate "$GUPORT" "$DIR" transaction "$POOL" 1

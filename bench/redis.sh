@@ -14,10 +14,8 @@ REQUESTS=${REQUESTS:-200000}
 SHARED=${SHARED:-2}
 ROUNDS=${ROUNDS:-3}
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-command -v nutcracker >/dev/null || { as_root apt-get update -qq; as_root apt-get install -y -qq nutcracker; }
-command -v redis-server >/dev/null || { as_root apt-get update -qq; as_root apt-get install -y -qq redis-server; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh
+need nutcracker nutcracker; need redis-server redis-server
 
 cargo build --release -q -p ward
 WARD=$PWD/target/release/ward
@@ -29,10 +27,7 @@ trap cleanup EXIT
 # --- Redis: the default user with a password (for twemproxy and direct runs), and the
 # gate's ACL user -------------------------------------------------------------------------------
 RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" --requirepass direct-pw \
-  --daemonize no > "$DIR/redis.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 50); do redis-cli -p "$RPORT" -a direct-pw --no-auth-warning ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis-cli -p "$RPORT" -a direct-pw --no-auth-warning ACL SETUSER svc_cache on '>cache-pw' '~*' '&*' '+@all' >/dev/null
+start_redis "$DIR" "$RPORT"
 
 # --- twemproxy in front of it, with the same password ------------------------------------------
 TPORT=$(free_port)
@@ -51,15 +46,7 @@ nutcracker -c "$DIR/nutcracker.yml" -o "$DIR/nutcracker.log" & PIDS+=($!)
 
 # --- Ward: issuer and Redis gate in one process; the service gets a token ----------------------
 WPORT=$(free_port); GPORT=$(free_port); G2PORT=$(free_port)
-cat > "$DIR/ward.toml" <<TOML
-listen = "127.0.0.1:$WPORT"
-issuer = "http://127.0.0.1:$WPORT"
-data_dir = "$DIR/ward"
-[log]
-level = "warn"
-access_log = false
-[[trust]]
-issuer = "http://127.0.0.1:$WPORT"
+{ ward_head "$WPORT" "$DIR"; cat <<TOML
 [[gate.redis]]
 listen = "127.0.0.1:$GPORT"
 upstream = { host = "127.0.0.1", port = $RPORT }
@@ -78,6 +65,7 @@ max_client_connections = 500
 roles = [{ role = "cache", account = "svc_cache" }]
 accounts.svc_cache = { password = "cache-pw" }
 TOML
+} > "$DIR/ward.toml"
 $WARD --config "$DIR/ward.toml" admin scope create cache:read >/dev/null
 $WARD --config "$DIR/ward.toml" admin scope create cache:write >/dev/null
 SECRET=$($WARD --config "$DIR/ward.toml" admin client create --name bench --id bench --role cache \

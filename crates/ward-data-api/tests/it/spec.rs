@@ -116,3 +116,18 @@ async fn https_when_configured_and_slow_clients_are_cut_off() {
     assert!(read.is_ok(), "closed, not left hanging");
     assert!(started.elapsed() >= std::time::Duration::from_millis(900));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limit_wait_for_a_free_one() {
+    // One connection at a time; a silent client holds it until header_read_timeout cuts it off.
+    let api = start(false, "max_client_connections = 1\nheader_read_timeout = \"2s\"").await;
+    let silent = tokio::net::TcpStream::connect(api.url.trim_start_matches("http://")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let token = api.token("alice", &["reader"], "database:read");
+    let a = api.query(&token, "select 1 as one", json!([])).await;
+    assert_eq!(a.body["rows"], json!([{"one": 1}]));
+    let waited = started.elapsed();
+    assert!(waited >= std::time::Duration::from_millis(1500), "served after the silent one left: {waited:?}");
+    drop(silent);
+}

@@ -153,18 +153,22 @@ impl ward_gate::Service for Listener {
         ward_http::serve_connection(stream, peer, self.router.clone(), timeout, self.tls.as_ref()).await;
     }
 
-    /// At `max_client_connections`: a 503 without reading the request (in plain HTTP: a
-    /// client that expects TLS sees the connection close).
+    /// At `max_client_connections`: a 503, once the request has begun to arrive (HTTP
+    /// clients take an answer before their request for a broken connection), its body unread;
+    /// the connection then closes. With TLS the connection just closes.
     async fn refuse_busy(self: Arc<Self>, mut stream: tokio::net::TcpStream, peer: SocketAddr) {
-        use tokio::io::AsyncWriteExt as _;
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         tracing::warn!(client = %peer, "HTTP data API at max_client_connections; refusing");
         if self.tls.is_none() {
+            let mut head = [0u8; 8192];
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.read(&mut head)).await;
             let body = r#"{"error":"unavailable","message":"too many connections; try again later"}"#;
             let response = format!(
                 "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
         }
     }
 }

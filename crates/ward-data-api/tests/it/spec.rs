@@ -131,3 +131,15 @@ async fn connections_over_the_limit_wait_for_a_free_one() {
     assert!(waited >= std::time::Duration::from_millis(1500), "served after the silent one left: {waited:?}");
     drop(silent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_threads_of_its_own_connections_over_the_limit_are_answered_503() {
+    let api = start(false, "threads = 2\nmax_client_connections = 1\nheader_read_timeout = \"5s\"").await;
+    let _silent = tokio::net::TcpStream::connect(api.url.trim_start_matches("http://")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let token = api.token("alice", &["reader"], "database:read");
+    let started = std::time::Instant::now();
+    let a = api.query(&token, "select 1", json!([])).await;
+    assert_eq!((a.status, a.body["error"].as_str()), (503, Some("unavailable")), "{a:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "answered at once");
+}

@@ -197,6 +197,29 @@ pub fn gate_config(db: &GateDb) -> PostgresGateConfig {
     }
 }
 
+/// What a gate under test stops on: raise the sender (or drop it) and every future the
+/// returned function made completes.
+pub fn stop_signal() -> (watch::Sender<bool>, impl Fn() -> StopFuture + Clone + Send + Sync + 'static) {
+    let (tx, rx) = watch::channel(false);
+    let stop = move || -> StopFuture {
+        let mut rx = rx.clone();
+        Box::pin(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        })
+    };
+    (tx, stop)
+}
+
+pub type StopFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A verifier trusting `trust` on the system clock, its keys' background refresh running.
+pub async fn verifier(trust: &[TrustConfig]) -> (Arc<RemoteVerifier>, Arc<dyn ward_core::Clock>, Refresher) {
+    let clock: Arc<dyn ward_core::Clock> = Arc::new(ward_core::SystemClock);
+    let verifier = RemoteVerifier::new(ward_gate::trust::policies(trust), clock.clone());
+    let refresher = verifier.start().await;
+    (verifier, clock, refresher)
+}
+
 pub struct TestGate {
     pub addr: SocketAddr,
     /// The gate (the first thread's, with `threads > 1`).
@@ -209,16 +232,8 @@ pub struct TestGate {
 
 impl TestGate {
     pub async fn start(config: PostgresGateConfig, trust: Vec<TrustConfig>) -> Result<Self> {
-        let clock: Arc<dyn ward_core::Clock> = Arc::new(ward_core::SystemClock);
-        let verifier = RemoteVerifier::new(ward_gate::trust::policies(&trust), clock.clone());
-        let refresher = verifier.start().await;
-        let (tx, rx) = watch::channel(false);
-        let stop = move || {
-            let mut rx = rx.clone();
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            }
-        };
+        let (verifier, clock, refresher) = verifier(&trust).await;
+        let (tx, stop) = stop_signal();
         let deps = GateDeps { verifier, entropy: Arc::new(OsEntropy), clock };
         let started = ward_pg::gate::start(&config, &trust, deps, |_| None, stop).await?;
         let gates = started.gates;

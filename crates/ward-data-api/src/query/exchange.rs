@@ -91,10 +91,6 @@ async fn exchange(
     access: Access,
     limits: Limits,
 ) -> Exchange {
-    let broken = |e: std::io::Error| {
-        tracing::warn!(error = %e, "a /query backend connection failed");
-        Exchange { result: Err(ApiError::Unavailable("the database is not available")), reusable: false }
-    };
     let mut batch = BytesMut::new();
     encode_query(
         &mut batch,
@@ -108,15 +104,11 @@ async fn exchange(
     if access == Access::Read {
         encode_query(&mut batch, "ROLLBACK");
     }
-    if let Err(e) = backend.conn.send(&batch).await {
-        return broken(e);
-    }
     let mut collect = Collect::new(limits);
     let readies = if access == Access::Read { 3 } else { 2 };
-    let mut last = match read_until(backend, &mut collect, readies).await {
-        Ok(Some(last)) => last,
-        Ok(None) => return Exchange { result: Err(collect.take_error()), reusable: false },
-        Err(e) => return broken(e),
+    let mut last = match round_trip(backend, &mut collect, &batch, readies).await {
+        Ok(last) => last,
+        Err(given_up) => return given_up,
     };
     if access == Access::Write {
         // The statement's own status decides: a failed or over-long one is rolled back, a
@@ -130,17 +122,34 @@ async fn exchange(
             let mut batch = BytesMut::new();
             encode_query(&mut batch, end);
             collect.phase = Phase::Ending;
-            if let Err(e) = backend.conn.send(&batch).await {
-                return broken(e);
-            }
-            last = match read_until(backend, &mut collect, 1).await {
-                Ok(Some(last)) => last,
-                Ok(None) => return Exchange { result: Err(collect.take_error()), reusable: false },
-                Err(e) => return broken(e),
+            last = match round_trip(backend, &mut collect, &batch, 1).await {
+                Ok(last) => last,
+                Err(given_up) => return given_up,
             };
         }
     }
     Exchange { reusable: last == status::IDLE, result: collect.finish() }
+}
+
+/// Sends `batch` and reads its answers up to the `readies`-th ReadyForQuery, whose status it
+/// returns; or, when the connection failed or the collector gave up on it, the exchange's end.
+async fn round_trip(
+    backend: &mut Backend,
+    collect: &mut Collect,
+    batch: &[u8],
+    readies: usize,
+) -> Result<u8, Exchange> {
+    let given_up = |error| Exchange { result: Err(error), reusable: false };
+    let broken = |e: std::io::Error| {
+        tracing::warn!(error = %e, "a /query backend connection failed");
+        given_up(ApiError::Unavailable("the database is not available"))
+    };
+    backend.conn.send(batch).await.map_err(broken)?;
+    match read_until(backend, collect, readies).await {
+        Ok(Some(last)) => Ok(last),
+        Ok(None) => Err(given_up(collect.take_error())),
+        Err(e) => Err(broken(e)),
+    }
 }
 
 /// Reads answers until the `readies`-th ReadyForQuery, whose status it returns; `None` when

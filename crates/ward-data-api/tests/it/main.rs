@@ -9,15 +9,13 @@ mod query;
 mod query_hostile;
 mod spec;
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use ward_config::gate::{GateConfig, HttpGateConfig, RedisGateConfig};
-use ward_testkit::gate::{GateDb, gate_config, gate_db, trust_fake};
+use ward_testkit::gate::{GateDb, gate_config, gate_db, stop_signal, trust_fake, verifier};
 use ward_testkit::oidc::FakeIssuer;
 use ward_testkit::redis::{RedisServer, private_server};
-use ward_token::remote::{Refresher, RemoteVerifier};
+use ward_token::remote::Refresher;
 
 pub struct Api {
     pub issuer: FakeIssuer,
@@ -61,16 +59,8 @@ accounts.svc_cache = {{ password = "cache-pw" }}
     .unwrap();
     config.extend(toml::from_str::<toml::Table>(http).unwrap());
     let config: HttpGateConfig = config.try_into().unwrap();
-    let clock: Arc<dyn ward_core::Clock> = Arc::new(ward_core::SystemClock);
-    let verifier = RemoteVerifier::new(ward_gate::trust::policies(&[trust_fake(&issuer)]), clock.clone());
-    let refresher = verifier.start().await;
-    let (tx, rx) = watch::channel(false);
-    let stop = move || {
-        let mut rx = rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        }
-    };
+    let (verifier, clock, refresher) = verifier(&[trust_fake(&issuer)]).await;
+    let (tx, stop) = stop_signal();
     let api = ward_data_api::start(&config, &gates, verifier, clock, |_| None, stop).await.unwrap();
     Api {
         url: format!("http://{}", api.local_addr()),

@@ -1,17 +1,14 @@
 //! How the gate holds its connections: shared and pipelined, or one of a session's own,
 //! handed from one session to the next; and TLS on both sides.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::json;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
-use ward_testkit::gate::trust_fake;
+use ward_testkit::gate::{stop_signal, trust_fake, verifier};
 use ward_testkit::oidc::FakeIssuer;
 use ward_testkit::redis::encode;
-use ward_token::remote::RemoteVerifier;
 
 use crate::gate::{Client, setup_with};
 
@@ -157,16 +154,8 @@ roles = [{{ role = "*", account = "svc_cache" }}]
 accounts.svc_cache = {{ password = "cache-pw" }}
 "#
         ))?;
-        let clock: Arc<dyn ward_core::Clock> = Arc::new(ward_core::SystemClock);
-        let verifier = RemoteVerifier::new(ward_gate::trust::policies(&[trust_fake(&issuer)]), clock.clone());
-        let _refresher = verifier.start().await;
-        let (_stop, rx) = watch::channel(false);
-        let stop = move || {
-            let mut rx = rx.clone();
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            }
-        };
+        let (verifier, clock, _refresher) = verifier(&[trust_fake(&issuer)]).await;
+        let (_stop, stop) = stop_signal();
         let gate = ward_redis::gate::start(&config, verifier, clock, |_| None, stop).await?;
         let mut c = Client { stream: TcpStream::connect(gate.running.local_addr()).await?, buf: Vec::new() };
         let reply = c.call(&["AUTH", &token]).await?;

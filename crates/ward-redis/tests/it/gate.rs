@@ -2,7 +2,6 @@
 //! with tokens from a fake issuer: raw RESP clients, redis-cli, and what an attacker would try.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -11,10 +10,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use ward_redis::protocol::{Limits, frame_len};
-use ward_testkit::gate::trust_fake;
+use ward_testkit::gate::{stop_signal, trust_fake, verifier};
 use ward_testkit::oidc::FakeIssuer;
 use ward_testkit::redis::{RedisServer, encode, private_server};
-use ward_token::remote::{Refresher, RemoteVerifier};
+use ward_token::remote::Refresher;
 
 pub(crate) struct Setup {
     pub(crate) issuer: FakeIssuer,
@@ -45,16 +44,8 @@ accounts.svc_cache = {{ password = "cache-pw" }}
         host = redis.host,
         port = redis.port
     ))?;
-    let clock: Arc<dyn ward_core::Clock> = Arc::new(ward_core::SystemClock);
-    let verifier = RemoteVerifier::new(ward_gate::trust::policies(&[trust_fake(&issuer)]), clock.clone());
-    let refresher = verifier.start().await;
-    let (tx, rx) = watch::channel(false);
-    let stop = move || {
-        let mut rx = rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        }
-    };
+    let (verifier, clock, refresher) = verifier(&[trust_fake(&issuer)]).await;
+    let (tx, stop) = stop_signal();
     let gate = ward_redis::gate::start(&config, verifier, clock, |_| None, stop).await?;
     Ok(Setup { issuer, redis, addr: gate.running.local_addr(), _stop: tx, _refresher: refresher })
 }

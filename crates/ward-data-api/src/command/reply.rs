@@ -30,14 +30,15 @@ pub fn to_json(buf: &[u8]) -> Option<(Value, usize)> {
             if len < 0 {
                 return Some((Value::Null, after));
             }
-            let bytes = buf.get(after..after + len as usize)?;
+            let end = after.checked_add(usize::try_from(len).ok()?)?;
+            let bytes = buf.get(after..end)?;
             // Verbatim strings start with their format: `txt:`.
             let bytes = if kind == b'=' { bytes.get(4..)? } else { bytes };
             let value = match std::str::from_utf8(bytes) {
                 Ok(text) => Value::String(text.to_owned()),
                 Err(_) => json!({ "base64": base64::engine::general_purpose::STANDARD.encode(bytes) }),
             };
-            (value, after + len as usize + 2)
+            (value, end + 2)
         }
         b'*' | b'~' | b'>' | b'%' | b'|' => {
             let count: i64 = line.parse().ok()?;
@@ -47,7 +48,7 @@ pub fn to_json(buf: &[u8]) -> Option<(Value, usize)> {
             let pairs = matches!(kind, b'%' | b'|');
             let mut at = after;
             let mut items = Vec::new();
-            for _ in 0..count * if pairs { 2 } else { 1 } {
+            for _ in 0..count.saturating_mul(if pairs { 2 } else { 1 }) {
                 let (item, len) = to_json(buf.get(at..)?)?;
                 items.push(item);
                 at += len;
@@ -102,5 +103,7 @@ mod tests {
         assert_eq!(json_of("=8\r\ntxt:abcd\r\n"), Some(json!("abcd")));
         assert_eq!(to_json(b"$2\r\n\xff\x00\r\n").map(|(v, _)| v), Some(json!({"base64": "/wA="})));
         assert_eq!(json_of("*3\r\n:1\r\n"), None, "truncated");
+        assert_eq!(json_of("$9223372036854775807\r\nx\r\n"), None, "a length past the end");
+        assert_eq!(json_of("*9223372036854775807\r\n:1\r\n"), None, "a count past the end");
     }
 }

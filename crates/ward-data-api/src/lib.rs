@@ -27,7 +27,6 @@ use axum::Router;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use ward_config::gate::{GateConfig, HttpGateConfig};
-use ward_core::Clock;
 use ward_gate::GateError;
 use ward_token::remote::RemoteVerifier;
 
@@ -38,7 +37,6 @@ pub const PROTOCOL: &str = "http";
 pub struct DataApi {
     pub config: HttpGateConfig,
     pub verifier: Arc<RemoteVerifier>,
-    pub clock: Arc<dyn Clock>,
     /// `/query`, when a `[[gate.postgres]]` is named.
     pub postgres: Option<query::Postgres>,
     /// `/command`, when a `[[gate.redis]]` is named.
@@ -86,7 +84,6 @@ pub async fn start<F, Fut>(
     config: &HttpGateConfig,
     gates: &GateConfig,
     verifier: Arc<RemoteVerifier>,
-    clock: Arc<dyn Clock>,
     env: impl Fn(&str) -> Option<String>,
     stop: F,
 ) -> Result<RunningDataApi, GateError>
@@ -113,8 +110,8 @@ where
                 }
                 None => None,
             };
-            let (verifier, clock, meters) = (verifier.clone(), clock.clone(), audit::Meters::register());
-            Ok(Arc::new(DataApi { config: config.clone(), verifier, clock, postgres, redis, meters }))
+            let (verifier, meters) = (verifier.clone(), audit::Meters::register());
+            Ok(Arc::new(DataApi { config: config.clone(), verifier, postgres, redis, meters }))
         })
         .collect::<Result<Vec<_>, GateError>>()?;
     let listen_error = |source| GateError::Listen { addr: config.listen, source };

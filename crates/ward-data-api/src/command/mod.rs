@@ -57,10 +57,7 @@ impl Redis {
         env: &impl Fn(&str) -> Option<String>,
     ) -> Result<Self, GateError> {
         let upstream = ward_redis::gate::upstream(gate)?;
-        let pipelines = ward_redis::gate::logins(gate, env)?
-            .into_iter()
-            .map(|(account, login)| (account, Pipelines::new(upstream.clone(), login, connections)))
-            .collect();
+        let pipelines = ward_redis::gate::pipelines(&ward_redis::gate::logins(gate, env)?, &upstream, connections);
         let key_prefix = ClaimTemplate::parse(&gate.key_prefix)?;
         Ok(Self { gate: gate.clone(), pipelines, key_prefix, scripts: ApprovedScripts::default() })
     }
@@ -178,7 +175,7 @@ impl Call<'_> {
         } else {
             rewrite(&args, &resp, &keys, patterns, &namespace, &mut rewritten);
         }
-        let reply = pipelines.call(rewritten.to_vec()).await.map_err(|e| {
+        let reply = pipelines.call(rewritten).await.map_err(|e| {
             tracing::debug!(account = %self.account, error = %e, "no reply from Redis for a /command request");
             ApiError::Unavailable("the cache is not available")
         })?;

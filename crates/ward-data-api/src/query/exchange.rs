@@ -76,12 +76,11 @@ pub async fn run(
 ) -> Exchange {
     match tokio::time::timeout(limits.statement_timeout + GRACE, exchange(backend, sql, params, access, limits)).await {
         Ok(exchange) => exchange,
-        Err(_) => Exchange { result: Err(timed_out()), reusable: false },
+        Err(_) => {
+            let message = "the statement did not finish within statement_timeout".into();
+            Exchange { result: Err(ApiError::Limit { sqlstate: "57014", message }), reusable: false }
+        }
     }
-}
-
-fn timed_out() -> ApiError {
-    ApiError::Limit { sqlstate: "57014", message: "the statement did not finish within statement_timeout".into() }
 }
 
 async fn exchange(

@@ -59,9 +59,9 @@ accounts.svc_cache = {{ password = "cache-pw" }}
     .unwrap();
     config.extend(toml::from_str::<toml::Table>(http).unwrap());
     let config: HttpGateConfig = config.try_into().unwrap();
-    let (verifier, clock, refresher) = verifier(&[trust_fake(&issuer)]).await;
+    let (verifier, _clock, refresher) = verifier(&[trust_fake(&issuer)]).await;
     let (tx, stop) = stop_signal();
-    let api = ward_data_api::start(&config, &gates, verifier, clock, |_| None, stop).await.unwrap();
+    let api = ward_data_api::start(&config, &gates, verifier, |_| None, stop).await.unwrap();
     Api {
         url: format!("http://{}", api.local_addr()),
         issuer,

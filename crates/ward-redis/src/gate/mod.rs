@@ -73,17 +73,20 @@ where
     let upstream = upstream(config)?;
     let key_prefix = ClaimTemplate::parse(&config.key_prefix)?;
     let tls = config.tls.as_ref().map(ward_gate::tls::acceptor).transpose()?;
+    let logins = logins(config, &env)?;
+    let share = |total: usize, i: usize| (total / threads + usize::from(i < total % threads)).max(1);
     let mut gates = Vec::with_capacity(threads);
     for i in 0..threads {
-        let share = config.pool_size / threads + usize::from(i < config.pool_size % threads);
-        let pools = pools(config, &upstream, share.max(1), &env)?;
-        let lanes = config.shared_connections / threads + usize::from(i < config.shared_connections % threads);
+        let pools = logins
+            .iter()
+            .map(|(account, login)| {
+                let pool = Pool::new(upstream.clone(), login.clone(), share(config.pool_size, i), config.queue_timeout);
+                (account.clone(), pool)
+            })
+            .collect();
         let shared = match config.shared_connections {
             0 => HashMap::new(),
-            _ => logins(config, &env)?
-                .into_iter()
-                .map(|(account, login)| (account, Pipelines::new(upstream.clone(), login, lanes.max(1))))
-                .collect(),
+            total => pipelines(&logins, &upstream, share(total, i)),
         };
         gates.push(Arc::new(Gate {
             shared,
@@ -113,18 +116,17 @@ pub fn upstream(config: &RedisGateConfig) -> Result<Arc<Upstream>, GateError> {
     }))
 }
 
-/// A pool of `size` connections per service account, for the gate's sessions (one set per
-/// thread).
-fn pools(
-    config: &RedisGateConfig,
+/// Per account, `connections` connections that many clients' commands share: for the gate's
+/// sessions (a set per thread) and the HTTP data API's `/command`.
+pub fn pipelines(
+    logins: &HashMap<String, Login>,
     upstream: &Arc<Upstream>,
-    size: usize,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<HashMap<String, Pool>, GateError> {
-    Ok(logins(config, env)?
-        .into_iter()
-        .map(|(account, login)| (account, Pool::new(upstream.clone(), login, size, config.queue_timeout)))
-        .collect())
+    connections: usize,
+) -> HashMap<String, Pipelines> {
+    logins
+        .iter()
+        .map(|(account, login)| (account.clone(), Pipelines::new(upstream.clone(), login.clone(), connections)))
+        .collect()
 }
 
 /// Each service account's login (its ACL user, and password from config or environment), by

@@ -13,6 +13,7 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use bytes::BytesMut;
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,7 +21,7 @@ use super::upstream::{Connection, Login, Upstream};
 
 /// Commands waiting for their replies: `replies` of them, in `commands`.
 struct Job {
-    commands: Vec<u8>,
+    commands: BytesMut,
     replies: usize,
     reply: oneshot::Sender<io::Result<Vec<u8>>>,
 }
@@ -52,7 +53,7 @@ impl Pipelines {
     /// Sends `commands` (RESP, already in the caller's namespace), `replies` of them; the
     /// receiver gets their replies, concatenated. Commands sent by one caller one after another
     /// are answered in that order.
-    pub async fn send(&self, commands: Vec<u8>, replies: usize, lane_hint: usize) -> io::Result<Replies> {
+    pub async fn send(&self, commands: BytesMut, replies: usize, lane_hint: usize) -> io::Result<Replies> {
         let lanes = self.lanes.get_or_init(|| {
             (0..self.connections)
                 .map(|_| {
@@ -73,7 +74,7 @@ impl Pipelines {
     /// Succeeds once `lane` has a connection to Redis: opened (and logged in) now if it has
     /// none, so a client signing in hears at once that Redis cannot be reached.
     pub async fn ready(&self, lane: usize) -> io::Result<()> {
-        let replied = self.send(Vec::new(), 0, lane).await?;
+        let replied = self.send(BytesMut::new(), 0, lane).await?;
         replied.await.map_err(|_| io::Error::other("the connection closed before replying"))?.map(drop)
     }
 
@@ -83,7 +84,7 @@ impl Pipelines {
     }
 
     /// Sends one command and waits for its reply.
-    pub async fn call(&self, command: Vec<u8>) -> io::Result<Vec<u8>> {
+    pub async fn call(&self, command: BytesMut) -> io::Result<Vec<u8>> {
         let replied = self.send(command, 1, self.any_lane()).await?;
         replied.await.map_err(|_| io::Error::other("the connection closed before replying"))?
     }

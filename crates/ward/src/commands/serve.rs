@@ -97,8 +97,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         if let Some(http) = &config.gate.http {
             let stop = stop_rx.clone();
-            let (verifier, clock) = (deps.verifier.clone(), deps.clock.clone());
-            let api = ward_data_api::start(http, &config.gate, verifier, clock, env, move || stopped(stop.clone()))
+            let verifier = deps.verifier.clone();
+            let api = ward_data_api::start(http, &config.gate, verifier, env, move || stopped(stop.clone()))
                 .await
                 .with_context(|| format!("HTTP data API on {}", http.listen))?;
             let (postgres, redis) = (http.postgres.as_deref().unwrap_or("-"), http.redis.as_deref().unwrap_or("-"));

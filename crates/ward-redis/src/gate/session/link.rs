@@ -55,15 +55,23 @@ impl Link<'_> {
         matches!(self, Self::Shared { pending, .. } if !pending.is_empty())
     }
 
-    /// Sends `bytes`, which hold `commands` commands.
-    pub(super) async fn send(&mut self, bytes: &[u8], commands: usize) -> io::Result<()> {
+    /// Sends what `bytes` holds, `commands` commands, and leaves it empty. To the shared
+    /// connections the bytes go as they are (split off, not copied).
+    pub(super) async fn send(&mut self, bytes: &mut BytesMut, commands: usize) -> io::Result<()> {
         match self {
-            Self::None => Err(io::Error::other("not signed in")),
+            Self::None => {
+                bytes.clear();
+                Err(io::Error::other("not signed in"))
+            }
             Self::Shared { pipelines, lane, pending, .. } => {
-                pending.push_back(pipelines.send(bytes.to_vec(), commands, *lane).await?);
+                pending.push_back(pipelines.send(bytes.split(), commands, *lane).await?);
                 Ok(())
             }
-            Self::Own { lease, .. } => lease.conn.stream.write_all(bytes).await,
+            Self::Own { lease, .. } => {
+                let sent = lease.conn.stream.write_all(bytes).await;
+                bytes.clear();
+                sent
+            }
         }
     }
 

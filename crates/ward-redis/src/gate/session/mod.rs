@@ -401,8 +401,7 @@ impl<'a> Session<'a> {
         if self.to_upstream.is_empty() {
             return Ok(());
         }
-        let sent = self.link.send(&self.to_upstream, self.unsent).await;
-        self.to_upstream.clear();
+        let sent = self.link.send(&mut self.to_upstream, self.unsent).await;
         self.unsent = 0;
         sent.map_err(|_| End::BackendFailed)
     }

@@ -93,9 +93,19 @@ pub fn random_suffix() -> String {
 }
 
 /// A port nobody listens on now. Racy by nature; callers that bind it retry on failure.
+/// A port nothing listens on now, and never one this process was given before: a test that
+/// takes several before binding them must not get one twice (the kernel may hand a just-freed
+/// port out again).
 pub fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut given = ward_core::sync::lock(&GIVEN);
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+    }
 }
 
 pub fn postgres_bin_dir() -> Result<PathBuf> {
